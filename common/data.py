@@ -1,0 +1,110 @@
+"""Load a table of rows from a hub data set, a local file or a folder, with columns renamed to
+the names the pipeline uses. Errors a user can make (missing file, missing column, a data set
+that is not available offline) are UserErrors that name the source and the column."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+from common.errors import UserError
+
+FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+def _looks_local(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or Path(source).suffix.lower() in FILE_BUILDERS or Path(source).exists()
+
+
+def _load_local(path: Path, split: str):
+    import datasets
+
+    if not path.exists():
+        raise UserError(f"data file not found: {path}")
+    if path.is_dir():
+        if (path / "dataset_info.json").is_file() or (path / "state.json").is_file():
+            loaded = datasets.load_from_disk(str(path))
+            return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in FILE_BUILDERS)
+        if not files:
+            raise UserError(f"data folder {path} holds no .json/.jsonl/.csv/.parquet file")
+        kinds = {FILE_BUILDERS[p.suffix.lower()] for p in files}
+        if len(kinds) > 1:
+            raise UserError(f"data folder {path} mixes file types ({', '.join(sorted(kinds))})")
+        return datasets.load_dataset(kinds.pop(), data_files=[str(p) for p in files], split="train")
+    builder = FILE_BUILDERS.get(path.suffix.lower())
+    if builder is None:
+        raise UserError(f"unsupported data file type {path.suffix!r} for {path} (json, jsonl, csv, parquet)")
+    try:
+        return datasets.load_dataset(builder, data_files=str(path), split="train")
+    except datasets.exceptions.DatasetGenerationError as exc:
+        cause = exc.__cause__ or exc
+        raise UserError(f"could not read {path}: {str(cause).splitlines()[0]}") from None
+
+
+def _load_hub(source: str, subset: str | None, revision: str | None, split: str):
+    import datasets
+
+    try:
+        return datasets.load_dataset(source, subset, revision=revision, split=split)
+    except FileNotFoundError:
+        raise UserError(f"data set {source!r} not found (not on the hub or not a local path)") from None
+    except ConnectionError:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = "it is not in the local cache and HF_HUB_OFFLINE=1" if offline else "the hub is unreachable"
+        raise UserError(f"data set {source!r} cannot be loaded: {hint}") from None
+    except ValueError as exc:
+        raise UserError(f"data set {source!r}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # the hub client raises many types for "no network"
+        name = type(exc).__name__
+        if any(word in name for word in ("Connection", "Offline", "Http", "Timeout", "LocalEntryNotFound")):
+            raise UserError(f"data set {source!r} cannot be loaded offline or the hub is unreachable ({name})") from None
+        raise
+
+
+def load_table(
+    source: str,
+    columns: Mapping[str, str | None],
+    subset: str | None = None,
+    revision: str | None = None,
+    split: str = "train",
+    max_rows: int | None = None,
+):
+    """A datasets.Dataset with exactly the columns named by the keys of `columns`.
+
+    `columns` maps the pipeline's name to the source's column name; a None source column is
+    filled with empty strings (e.g. replay data without a reasoning field).
+    """
+    if _looks_local(source):
+        table = _load_local(Path(source).expanduser(), split)
+    else:
+        table = _load_hub(source, subset, revision, split)
+    present = set(table.column_names)
+    for ours, theirs in columns.items():
+        if theirs is not None and theirs not in present:
+            listed = ", ".join(sorted(present)) or "none"
+            raise UserError(
+                f"{source}: no column {theirs!r} (for {ours}); its columns are: {listed}. "
+                f"Map it in the config's columns section"
+            )
+    if max_rows is not None and len(table) > max_rows:
+        table = table.select(range(max_rows))
+    keep = {theirs: ours for ours, theirs in columns.items() if theirs is not None}
+    table = table.select_columns(list(keep)).rename_columns({k: v for k, v in keep.items() if k != v})
+    for ours, theirs in columns.items():
+        if theirs is None:
+            table = table.add_column(ours, [""] * len(table))
+    return table
+
+
+def source_fingerprint(source: str, revision: str | None) -> str:
+    """What identifies the data in a manifest: a file's sha256, or the hub id and revision."""
+    from common.artifacts import sha256_file, sha256_tree
+
+    path = Path(source).expanduser()
+    if path.is_file():
+        return f"sha256:{sha256_file(path)}"
+    if path.is_dir():
+        return f"sha256-tree:{sha256_tree(path)}"
+    return f"hub:{source}@{revision or 'default'}"

@@ -1,0 +1,91 @@
+"""Where every artifact lives. Stages find each other's outputs only through these paths.
+
+runs/<name>/
+  checkpoints/            trainer checkpoints (resume) and TensorBoard logs
+  adapter/                PEFT adapter, tokenizer, chat template, manifest.json
+  merged/                 merged safetensors shards, tokenizer, generation config, manifest.json
+  gguf/                   <name>-<quant>.gguf, Modelfile, parity.json, manifest.json
+  eval/<label>/           generations.jsonl, scores.jsonl, report.json, report.md
+  eval/compare/           report.md, report.html (several eval labels side by side)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# The converter and the runtime must come from the same llama.cpp: one pinned sdist.
+LLAMA_CPP_PYTHON_VERSION = "0.3.36"
+R1_TEMPLATE_NAME = "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja"
+LLAMA_BPE_VOCAB = "ggml-vocab-llama-bpe.gguf"
+
+
+def assets_dir() -> Path:
+    """Ignored folder for what `make setup` builds: the llama.cpp source and the tiny model."""
+    return Path(os.environ.get("PIPELINE_ASSETS", PROJECT_ROOT / ".assets")).resolve()
+
+
+def llama_cpp_source_dir() -> Path:
+    """vendor/llama.cpp of the pinned llama-cpp-python sdist (converter, gguf-py, vocab files)."""
+    return assets_dir() / f"llama.cpp-{LLAMA_CPP_PYTHON_VERSION}"
+
+
+def tiny_model_dir() -> Path:
+    return assets_dir() / "tiny-r1-llama"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    root: Path
+
+    @classmethod
+    def for_run(cls, runs_dir: str | Path, name: str) -> "RunLayout":
+        base = Path(runs_dir)
+        if not base.is_absolute():
+            base = Path.cwd() / base
+        return cls(base / name)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def adapter(self) -> Path:
+        return self.root / "adapter"
+
+    @property
+    def merged(self) -> Path:
+        return self.root / "merged"
+
+    @property
+    def gguf_dir(self) -> Path:
+        return self.root / "gguf"
+
+    def gguf(self, quant: str) -> Path:
+        return self.gguf_dir / f"{self.root.name}-{quant}.gguf"
+
+    @property
+    def parity(self) -> Path:
+        return self.gguf_dir / "parity.json"
+
+    @property
+    def modelfile(self) -> Path:
+        return self.gguf_dir / "Modelfile"
+
+    @property
+    def eval_root(self) -> Path:
+        return self.root / "eval"
+
+    def eval_dir(self, label: str) -> Path:
+        return self.eval_root / label
+
+    @property
+    def grpo_adapter(self) -> Path:
+        return self.root / "grpo-adapter"
+
+
+def manifest_path(folder: Path) -> Path:
+    return folder / "manifest.json"

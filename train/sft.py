@@ -1,0 +1,271 @@
+"""Supervised fine-tuning: config in, LoRA adapter with manifest out (runs/<name>/adapter/)."""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+from common.artifacts import require_free_disk, staged_dir, write_manifest
+from common.config import RunConfig, config_as_dict
+from common.errors import UserError
+from common.layout import RunLayout
+from train.model import (
+    check_model_source,
+    load_tokenizer,
+    load_with_transformers,
+    load_with_unsloth,
+    resolve_placement,
+    use_distinct_pad,
+)
+
+CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint: trainer_state.json is written last, so a half-written
+    checkpoint (killed or disk full) lacks it and is skipped."""
+    if not folder.is_dir():
+        return None
+    complete = [
+        (int(match.group(1)), path)
+        for path in folder.iterdir()
+        if (match := CHECKPOINT_NAME.match(path.name)) and (path / "trainer_state.json").is_file()
+    ]
+    return max(complete)[1] if complete else None
+
+
+def _optimizer_name(config: RunConfig, device: str) -> str:
+    if config.train.optimizer != "auto":
+        return config.train.optimizer
+    return "adamw_8bit" if device == "cuda" else "adamw_torch"
+
+
+def resolve_precision(wanted: str, device: str) -> str:
+    import torch
+
+    if wanted != "auto":
+        return wanted
+    if device == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    # bf16 autocast pays off on CPUs with AMX or AVX512-BF16 (2.4x on the tiny model); elsewhere it is slower.
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    return "bf16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "fp32"
+
+
+def _sft_config(config: RunConfig, layout: RunLayout, device: str, micro_batch: int, has_validation: bool):
+    from trl import SFTConfig
+
+    train = config.train
+    precision = resolve_precision(train.precision, device)
+    if precision == "fp16" and device == "cpu":
+        raise UserError("train.precision: fp16 is not supported on CPU; use bf16 or fp32")
+    early_stop = train.early_stopping_patience is not None and has_validation
+    if early_stop and train.save_every % train.eval_every:
+        raise UserError("train.early_stopping_patience needs train.save_every to be a multiple of train.eval_every")
+    return SFTConfig(
+        output_dir=str(layout.checkpoints),
+        per_device_train_batch_size=micro_batch,
+        per_device_eval_batch_size=micro_batch,
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        learning_rate=train.learning_rate,
+        lr_scheduler_type=train.lr_scheduler,
+        warmup_steps=train.warmup_ratio,
+        num_train_epochs=train.epochs,
+        max_steps=train.max_steps or -1,
+        weight_decay=train.weight_decay,
+        optim=_optimizer_name(config, device),
+        max_grad_norm=train.max_grad_norm,
+        seed=train.seed,
+        data_seed=train.seed,
+        eval_strategy="steps" if has_validation else "no",
+        eval_steps=train.eval_every,
+        save_strategy="steps",
+        save_steps=train.save_every,
+        save_total_limit=train.save_total_limit,
+        logging_steps=train.logging_every,
+        report_to=[] if train.report_to == "none" else [train.report_to],
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=device == "cpu",
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        max_length=config.model.max_seq_length,
+        packing=train.packing,
+        packing_strategy="bfd",
+        padding_free=train.packing,
+        completion_only_loss=True,
+        prediction_loss_only=True,
+        gradient_checkpointing=False,  # enabled on the model itself (Unsloth's offloaded mode on CUDA)
+        disable_tqdm=True,
+        load_best_model_at_end=early_stop,
+        metric_for_best_model="eval_loss" if early_stop else None,
+        greater_is_better=False if early_stop else None,
+        dataset_num_proc=None,
+    )
+
+
+def _report_env(config: RunConfig, layout: RunLayout) -> None:
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(layout.checkpoints / "logs"))
+    if config.train.report_to == "wandb":
+        os.environ.setdefault("WANDB_PROJECT", "r1-medical")
+        os.environ.setdefault("WANDB_DIR", str(layout.root))
+        if not os.environ.get("WANDB_API_KEY") or os.environ.get("HF_HUB_OFFLINE") == "1":
+            os.environ.setdefault("WANDB_MODE", "offline")
+
+
+def _peak_gpu_gib() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return round(torch.cuda.max_memory_reserved() / 2**30, 2)
+
+
+def run_sft(config: RunConfig) -> Path:
+    """Train and write the adapter; returns its folder. Every check a user can fail runs before
+    the run folder is touched."""
+    started = time.perf_counter()
+    placement = resolve_placement(config)
+    if placement.device == "cpu" and config.train.threads:
+        import torch
+
+        torch.set_num_threads(config.train.threads)
+    if placement.backend == "unsloth":
+        import unsloth  # noqa: F401  (must be imported before transformers, trl and peft)
+    model_source = check_model_source(config)
+    tokenizer = load_tokenizer(config.model.id, config.model.revision)
+    base_tokenizer_pad = tokenizer.pad_token
+
+    from train.data import prepare_sft_data
+
+    data = prepare_sft_data(config.data, tokenizer, config.model.max_seq_length)
+    layout = RunLayout.for_run(config.runs_dir, config.name)
+
+    resume_from = None
+    if config.train.resume:
+        resume_from = latest_checkpoint(layout.checkpoints)
+        if resume_from is None:
+            raise UserError(f"resume requested but {layout.checkpoints} holds no complete checkpoint")
+    elif layout.checkpoints.exists():
+        print(f"starting fresh: removing earlier checkpoints in {layout.checkpoints} (resume=true continues them)")
+        shutil.rmtree(layout.checkpoints)
+
+    if placement.backend == "unsloth":
+        model, tokenizer = load_with_unsloth(config)
+    else:
+        model = load_with_transformers(config, placement.device)
+    use_distinct_pad(tokenizer)
+
+    micro_batch = config.train.micro_batch_size
+    if micro_batch == "auto":
+        from train.batch_probe import largest_micro_batch
+
+        micro_batch = largest_micro_batch(model, config.model.max_seq_length, placement.device)
+        print(f"micro_batch_size auto: {micro_batch}")
+
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    _report_env(config, layout)
+    checkpoint_bytes = int(trainable * 16 * 1.2) + 50_000_000
+    require_free_disk(layout.root, checkpoint_bytes * 2, "training checkpoints")
+
+    from transformers import EarlyStoppingCallback
+
+    from train.callbacks import CheckpointOnInterrupt, FreeDiskGuard, RichProgress
+
+    args = _sft_config(config, layout, placement.device, micro_batch, data.validation is not None)
+    interrupt = CheckpointOnInterrupt()
+    callbacks = [RichProgress(), interrupt, FreeDiskGuard(layout.checkpoints, checkpoint_bytes)]
+    if args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
+    from train.trainer import PortableSFTTrainer
+
+    trainer = PortableSFTTrainer(
+        model=model, args=args, train_dataset=data.train, eval_dataset=data.validation,
+        processing_class=tokenizer, callbacks=callbacks,
+    )
+    from transformers.trainer_callback import ProgressCallback, PrinterCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+
+    first_eval = None
+    if data.validation is not None and resume_from is None:
+        first_eval = trainer.evaluate()["eval_loss"]
+    try:
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            _remove_partial_checkpoints(layout.checkpoints)
+            raise UserError(f"disk full while writing to {layout.checkpoints}; earlier checkpoints are kept") from None
+        raise
+    finally:
+        interrupt.restore()
+    if interrupt.requested:
+        saved = latest_checkpoint(layout.checkpoints)
+        raise UserError(f"interrupted: checkpoint saved at {saved}; `make train RESUME=1` continues from it")
+
+    final_eval = trainer.evaluate()["eval_loss"] if data.validation is not None else None
+    state = trainer.state
+    wall = time.perf_counter() - started
+    train_seconds = result.metrics.get("train_runtime") or wall
+    tokens = int(state.num_input_tokens_seen)
+    history = [entry for entry in state.log_history if "loss" in entry]
+    tokenizer.pad_token = base_tokenizer_pad  # ship the base model's tokenizer unchanged
+
+    with staged_dir(layout.adapter) as staging:
+        trainer.model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        write_manifest(staging, "train", {
+            "config": config_as_dict(config),
+            "config_file": config.source_file,
+            "base_model": {"id": config.model.id, "revision": config.model.revision, **model_source},
+            "adapter": {"r": config.lora.r, "alpha": config.lora.alpha, "rslora": config.lora.rslora,
+                        "target_modules": list(config.lora.target_modules),
+                        "trained_on_4bit_base": config.lora.load_in_4bit, "trainable_parameters": trainable},
+            "data": {**data.sources, "counts": data.counts},
+            "placement": {"device": placement.device, "backend": placement.backend,
+                          "micro_batch_size": micro_batch,
+                          "gradient_accumulation_steps": config.train.gradient_accumulation_steps,
+                          "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
+            "results": {
+                "steps": state.global_step,
+                "real_tokens_trained": tokens,
+                "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds else None,
+                "train_seconds": round(train_seconds, 1),
+                "wall_seconds": round(wall, 1),
+                "peak_gpu_memory_gib": _peak_gpu_gib(),
+                "first_train_loss": history[0]["loss"] if history else None,
+                "final_train_loss": history[-1]["loss"] if history else None,
+                "validation_loss_before": first_eval,
+                "validation_loss_after": final_eval,
+                "resumed_from": str(resume_from) if resume_from else None,
+                "loss_history": [{"step": e["step"], "loss": e["loss"]} for e in history],
+            },
+        })
+    _print_summary(layout, tokens, train_seconds, first_eval, final_eval, data.counts)
+    return layout.adapter
+
+
+def _remove_partial_checkpoints(folder: Path) -> None:
+    for path in folder.glob("checkpoint-*"):
+        if not (path / "trainer_state.json").is_file():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _print_summary(layout, tokens, seconds, first_eval, final_eval, counts) -> None:
+    from rich.console import Console
+
+    console = Console()
+    dropped = counts.get("train_dropped_empty", 0) + counts.get("train_dropped_too_long", 0)
+    console.print(f"[green]adapter written[/] {layout.adapter}")
+    console.print(f"  rows kept {counts.get('train_rows_kept')} / dropped {dropped} "
+                  f"(empty {counts.get('train_dropped_empty', 0)}, too long {counts.get('train_dropped_too_long', 0)})")
+    console.print(f"  real tokens {tokens:,} in {seconds:.0f} s = {tokens / max(seconds, 1e-9):,.0f} tokens/s")
+    if first_eval is not None and final_eval is not None and math.isfinite(first_eval):
+        console.print(f"  validation loss {first_eval:.4f} -> {final_eval:.4f}")
