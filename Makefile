@@ -18,12 +18,21 @@ export PYTHONUNBUFFERED := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 # llama-cpp-python builds llama.cpp from source; its multimodal library is not used here and
-# skipping it halves the build (about 3 minutes on 2 cores).
+# skipping it halves the build (about 3 minutes on 2 cores). On x86 the CPU code is built for
+# the instruction sets named here rather than -march=native: native builds switch on llama.cpp's
+# AMX kernels on recent Xeons, and those segfault on quantized models (llama.cpp #20824).
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+has_flag = $(if $(filter $(1),$(CPU_FLAGS)),ON,OFF)
+ifneq ($(filter avx2,$(CPU_FLAGS)),)
+LLAMA_CPU_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=$(call has_flag,fma) \
+	-DGGML_F16C=$(call has_flag,f16c) -DGGML_AVX512=$(call has_flag,avx512f) \
+	-DGGML_AVX512_VNNI=$(call has_flag,avx512_vnni) -DGGML_AVX512_BF16=$(call has_flag,avx512_bf16)
+endif
 ifeq ($(HAS_GPU),1)
-LLAMA_CMAKE_ARGS ?= -DGGML_CUDA=on -DLLAVA_BUILD=OFF
+LLAMA_CMAKE_ARGS ?= -DGGML_CUDA=on -DLLAVA_BUILD=OFF $(LLAMA_CPU_ARGS)
 EXTRAS := dev,gpu
 else
-LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(LLAMA_CPU_ARGS)
 EXTRAS := dev
 endif
 
@@ -44,7 +53,10 @@ else
 	$(BIN)/python -m pip install -q --timeout 20 --retries 0 --index-url https://download.pytorch.org/whl/cpu \
 		"torch==$(TORCH_VERSION)" 2>/dev/null || $(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
 endif
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	@# No wheel cache for llama-cpp-python: a wheel built with other CMAKE_ARGS would be reused.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q --no-cache-dir \
+		"llama-cpp-python[server]==$(LLAMA_CPP_PYTHON_VERSION)"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $@
 
 assets: $(VENV)/.installed

@@ -21,6 +21,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 R1_TEMPLATE_NAME = "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja"
 LLAMA_BPE_VOCAB = "ggml-vocab-llama-bpe.gguf"
+# Validation rows (rendered prompt and completion) that train/ leaves in the adapter folder for
+# convert/'s parity check.
+HELDOUT_FILE = "heldout.jsonl"
 
 
 def assets_dir() -> Path:

@@ -18,6 +18,7 @@ from common.errors import UserError
 from common.reasoning import render_training_pair
 
 COLUMNS = ("question", "reasoning", "response")
+HELDOUT_ROWS = 64
 
 
 @dataclass
@@ -26,6 +27,7 @@ class PreparedData:
     validation: object
     counts: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
+    heldout: list = field(default_factory=list)  # (prompt, completion) text pairs for convert's parity check
 
 
 def _load(source: DataSource):
@@ -98,9 +100,13 @@ def prepare_sft_data(data: DataSection, tokenizer, max_seq_length: int) -> Prepa
     train = _tokenize(train_table, tokenizer, max_seq_length, True, counts, "train")
     if len(train) == 0:
         raise UserError(f"{data.source}: no training row is left after dropping empty and too-long rows")
-    validation = None
+    validation, heldout = None, []
     if validation_table is not None:
         validation = _tokenize(validation_table, tokenizer, max_seq_length, True, counts, "validation")
+        for row in validation_table.select(range(min(HELDOUT_ROWS, len(validation_table)))):
+            question, reasoning, response = (str(row[name] or "").strip() for name in COLUMNS)
+            if question and reasoning and response:
+                heldout.append(render_training_pair(question, reasoning, response))
 
     replay = data.replay
     if replay is not None and replay.ratio > 0:
@@ -119,4 +125,4 @@ def prepare_sft_data(data: DataSection, tokenizer, max_seq_length: int) -> Prepa
     train = train.shuffle(seed=data.seed)
     counts["train_tokens"] = int(sum(len(ids) for ids in train["input_ids"]))
     counts["train_completion_tokens"] = int(sum(sum(mask) for mask in train["completion_mask"]))
-    return PreparedData(train=train, validation=validation, counts=dict(counts), sources=sources)
+    return PreparedData(train=train, validation=validation, counts=dict(counts), sources=sources, heldout=heldout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import math
 import os
 import re
@@ -13,7 +14,7 @@ from pathlib import Path
 from common.artifacts import require_free_disk, staged_dir, write_manifest
 from common.config import RunConfig, config_as_dict
 from common.errors import UserError
-from common.layout import RunLayout
+from common.layout import HELDOUT_FILE, RunLayout
 from train.model import (
     check_model_source,
     load_tokenizer,
@@ -221,6 +222,9 @@ def run_sft(config: RunConfig) -> Path:
     with staged_dir(layout.adapter) as staging:
         trainer.model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        (staging / HELDOUT_FILE).write_text("".join(
+            json.dumps({"prompt": prompt, "completion": completion}, ensure_ascii=False) + "\n"
+            for prompt, completion in data.heldout), encoding="utf-8")
         write_manifest(staging, "train", {
             "config": config_as_dict(config),
             "config_file": config.source_file,

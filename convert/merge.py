@@ -1,0 +1,184 @@
+"""Merge a LoRA adapter into its base model one tensor at a time.
+
+PEFT's merge_and_unload needs the whole model in memory (16 GB for an 8B in bf16, more while
+merging); this reads each base tensor from its memory-mapped shard, adds the adapter's update,
+and writes output shards of at most `max_shard_bytes`, so peak RAM stays near one output shard.
+For a QLoRA adapter the update can be added to the 4-bit weights it was trained against
+(quantized and dequantized with bitsandbytes' NF4, as at training time) instead of the
+original 16-bit ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.progress import Progress
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from common.errors import UserError
+
+DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+LORA_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<part>[AB])(?:\.default)?\.weight$")
+MODEL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+               "special_tokens_map.json", "chat_template.jinja", "tokenizer.model")
+
+
+@dataclass(frozen=True)
+class LoraUpdate:
+    a: torch.Tensor
+    b: torch.Tensor
+    scale: float
+
+    def delta(self) -> torch.Tensor:
+        return (self.b.float() @ self.a.float()) * self.scale
+
+
+def read_adapter(adapter_dir: Path) -> tuple[dict[str, LoraUpdate], dict]:
+    """LoRA updates keyed by the base weight they apply to, and the adapter config."""
+    config_path = adapter_dir / "adapter_config.json"
+    weights_path = adapter_dir / "adapter_model.safetensors"
+    if not config_path.is_file() or not weights_path.is_file():
+        raise UserError(f"{adapter_dir} lacks adapter_config.json or adapter_model.safetensors: not a finished adapter")
+    config = json.loads(config_path.read_text())
+    if config.get("peft_type") != "LORA":
+        raise UserError(f"{adapter_dir}: only LoRA adapters can be merged (found {config.get('peft_type')})")
+    if config.get("use_dora"):
+        raise UserError(f"{adapter_dir}: DoRA adapters are not supported by the shard-wise merge")
+    if config.get("fan_in_fan_out"):
+        raise UserError(f"{adapter_dir}: fan_in_fan_out adapters are not supported")
+    rank, alpha = int(config["r"]), float(config["lora_alpha"])
+    scale = alpha / (rank ** 0.5) if config.get("use_rslora") else alpha / rank
+    parts: dict[str, dict[str, torch.Tensor]] = {}
+    with safe_open(str(weights_path), framework="pt") as handle:
+        for key in handle.keys():
+            match = LORA_KEY.match(key)
+            if match is None:
+                raise UserError(f"{adapter_dir}: unexpected tensor {key!r} (modules_to_save are not supported)")
+            parts.setdefault(match["module"] + ".weight", {})[match["part"]] = handle.get_tensor(key)
+    updates = {}
+    for weight_name, pair in parts.items():
+        if set(pair) != {"A", "B"}:
+            raise UserError(f"{adapter_dir}: {weight_name} has lora_{''.join(pair)} but not both A and B")
+        updates[weight_name] = LoraUpdate(pair["A"], pair["B"], scale)
+    if not updates:
+        raise UserError(f"{adapter_dir}: the adapter holds no LoRA weights")
+    return updates, config
+
+
+def nf4_round_trip(weight: torch.Tensor, device: str) -> torch.Tensor:
+    """The weight as a bitsandbytes 4-bit (NF4, blocks of 64, double-quantized statistics) layer
+    computes with it: quantized, then dequantized."""
+    import bitsandbytes.functional as bnb_functional
+
+    source = weight.to(device=device, dtype=torch.bfloat16)
+    packed, state = bnb_functional.quantize_4bit(source, blocksize=64, quant_type="nf4", compress_statistics=True)
+    return bnb_functional.dequantize_4bit(packed, state).to("cpu")
+
+
+def base_weight_files(model_dir: Path) -> list[Path]:
+    index = model_dir / "model.safetensors.index.json"
+    if index.is_file():
+        names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        return [model_dir / name for name in names]
+    single = model_dir / "model.safetensors"
+    if single.is_file():
+        return [single]
+    raise UserError(f"{model_dir} holds no safetensors weights (.bin checkpoints are not supported)")
+
+
+def merge_adapter(
+    base_dir: Path,
+    adapter_dir: Path,
+    out_dir: Path,
+    dtype: str,
+    onto_dequantized: bool,
+    max_shard_bytes: int = 2 * 1024**3,
+) -> dict:
+    """Write merged safetensors shards and the index into `out_dir`; returns figures for the manifest."""
+    updates, adapter_config = read_adapter(adapter_dir)
+    target = DTYPES[dtype]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    files = base_weight_files(base_dir)
+    names_by_file = {}
+    for path in files:
+        with safe_open(str(path), framework="pt") as handle:
+            names_by_file[path] = list(handle.keys())
+    total = sum(len(names) for names in names_by_file.values())
+    remaining = set(updates)
+    weight_map: dict[str, str] = {}
+    shard: dict[str, torch.Tensor] = {}
+    shard_bytes, shard_count, total_bytes = 0, 0, 0
+    staged_shards: list[str] = []
+
+    def flush() -> None:
+        nonlocal shard, shard_bytes, shard_count
+        if not shard:
+            return
+        shard_count += 1
+        name = f"model-{shard_count:05d}.safetensors"
+        save_file(shard, str(out_dir / name), metadata={"format": "pt"})
+        staged_shards.append(name)
+        for key in shard:
+            weight_map[key] = name
+        shard, shard_bytes = {}, 0
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("merging", total=total)
+        for path in files:
+            with safe_open(str(path), framework="pt") as handle:
+                for key in names_by_file[path]:
+                    tensor = handle.get_tensor(key)
+                    update = updates.get(key)
+                    if update is not None:
+                        base = nf4_round_trip(tensor, device) if onto_dequantized else tensor
+                        delta = update.delta()
+                        if delta.shape != base.shape:
+                            raise UserError(f"adapter update for {key} has shape {tuple(delta.shape)}, "
+                                            f"base weight {tuple(base.shape)}: adapter and base model differ")
+                        tensor = (base.float() + delta).to(target)
+                        remaining.discard(key)
+                    elif tensor.is_floating_point():
+                        tensor = tensor.to(target)
+                    size = tensor.numel() * tensor.element_size()
+                    if shard and shard_bytes + size > max_shard_bytes:
+                        flush()
+                    shard[key] = tensor.contiguous()
+                    shard_bytes += size
+                    total_bytes += size
+                    progress.advance(task)
+    flush()
+    if remaining:
+        raise UserError(f"adapter weights for {sorted(remaining)[:3]} have no counterpart in {base_dir}: "
+                        f"adapter and base model differ")
+    if shard_count == 1:
+        (out_dir / staged_shards[0]).rename(out_dir / "model.safetensors")
+    else:
+        index = {"metadata": {"total_size": total_bytes}, "weight_map": dict(sorted(weight_map.items()))}
+        (out_dir / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return {"tensors": total, "merged_tensors": len(updates), "shards": shard_count, "tensor_bytes": total_bytes,
+            "dtype": dtype, "onto_dequantized_4bit": onto_dequantized, "lora_rank": adapter_config["r"],
+            "lora_alpha": adapter_config["lora_alpha"], "use_rslora": bool(adapter_config.get("use_rslora"))}
+
+
+def copy_model_files(base_dir: Path, adapter_dir: Path, out_dir: Path, dtype: str, sampling: dict) -> None:
+    """config, tokenizer and chat template from the adapter (as trained) or the base, and a
+    generation config carrying the recommended sampling, which the GGUF converter embeds."""
+    for name in MODEL_FILES:
+        source = adapter_dir / name if (adapter_dir / name).is_file() else base_dir / name
+        if source.is_file():
+            shutil.copy2(source, out_dir / name)
+    config = json.loads((out_dir / "config.json").read_text())
+    config["torch_dtype"] = dtype
+    config["dtype"] = dtype
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    generation_path = out_dir / "generation_config.json"
+    generation = json.loads(generation_path.read_text()) if generation_path.is_file() else {}
+    generation.update({"do_sample": True, "bos_token_id": config.get("bos_token_id"),
+                       "eos_token_id": config.get("eos_token_id"), **sampling})
+    generation_path.write_text(json.dumps(generation, indent=2) + "\n")

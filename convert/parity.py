@@ -1,0 +1,163 @@
+"""The parity ladder: the same teacher-forced held-out text scored by each artifact in turn.
+
+(a) base + adapter in PyTorch -> (b) merged model in PyTorch -> (c) f16 GGUF in llama.cpp ->
+(d) each quantized GGUF. Each step is compared with the one before it and with (a): top-1
+agreement of the next-token prediction, mean KL(previous || step) over the vocabulary, mean
+absolute difference of the log-probability of the actual next token, and perplexity of the
+reference completion. Only positions that predict completion tokens are scored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import UserError
+from common.reasoning import render_prompt
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    prompt: str
+    completion: str
+
+
+@dataclass
+class Encoded:
+    ids: list[int]
+    prompt_len: int
+
+    @property
+    def targets(self) -> np.ndarray:
+        return np.asarray(self.ids[self.prompt_len:], dtype=np.int64)
+
+
+def load_heldout(path: Path, limit: int) -> list[HeldOut]:
+    if not path.is_file():
+        raise UserError(f"{path} is missing: the adapter was written without held-out rows for the parity check")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [HeldOut(row["prompt"], row["completion"]) for row in rows[:limit]]
+
+
+def encode(tokenizer, sample: HeldOut, max_tokens: int) -> Encoded:
+    prompt_ids = tokenizer(sample.prompt, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(sample.completion, add_special_tokens=False)["input_ids"]
+    ids = (prompt_ids + completion_ids)[: len(prompt_ids) + max_tokens]
+    return Encoded(ids=ids, prompt_len=len(prompt_ids))
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))).astype(np.float32)
+
+
+def completion_logprobs(logits: np.ndarray, item: Encoded) -> np.ndarray:
+    """Log-probs at the positions that predict the completion tokens: [n_completion, vocab]."""
+    return log_softmax(logits[item.prompt_len - 1: len(item.ids) - 1])
+
+
+def torch_scores(model, items: list[Encoded]) -> list[np.ndarray]:
+    import torch
+
+    device = next(model.parameters()).device
+    out = []
+    with torch.inference_mode():
+        for item in items:
+            ids = torch.tensor([item.ids], device=device)
+            logits = model(input_ids=ids, use_cache=False).logits[0].float().cpu().numpy()
+            out.append(completion_logprobs(logits, item))
+    return out
+
+
+def llama_cpp_scores(gguf: Path, items: list[Encoded], threads: int | None, gpu_layers: int) -> list[np.ndarray]:
+    from llama_cpp import Llama
+
+    longest = max(len(item.ids) for item in items)
+    model = Llama(str(gguf), n_ctx=longest + 8, n_batch=longest + 8, n_ubatch=longest + 8, logits_all=True,
+                  n_threads=threads, n_gpu_layers=gpu_layers, verbose=False, seed=0)
+    out = []
+    try:
+        for item in items:
+            model.reset()
+            model.eval(item.ids)
+            logits = np.array(model.scores[: len(item.ids)], dtype=np.float32)
+            out.append(completion_logprobs(logits, item))
+    finally:
+        model.close()
+    return out
+
+
+def compare(reference: list[np.ndarray], other: list[np.ndarray], items: list[Encoded]) -> dict:
+    agree = total = 0
+    kl_sum = dlogp_sum = 0.0
+    for ref, oth, item in zip(reference, other, items):
+        agree += int((ref.argmax(-1) == oth.argmax(-1)).sum())
+        total += ref.shape[0]
+        p = np.exp(ref.astype(np.float64))
+        kl_sum += float((p * (ref.astype(np.float64) - oth.astype(np.float64))).sum())
+        rows = np.arange(ref.shape[0])
+        dlogp_sum += float(np.abs(ref[rows, item.targets] - oth[rows, item.targets]).sum())
+    return {"top1_agreement": agree / total, "mean_kl": kl_sum / total, "mean_abs_dlogp": dlogp_sum / total}
+
+
+def perplexity(scores: list[np.ndarray], items: list[Encoded]) -> float:
+    nll = count = 0.0
+    for lp, item in zip(scores, items):
+        nll -= float(lp[np.arange(lp.shape[0]), item.targets].sum())
+        count += lp.shape[0]
+    return math.exp(nll / count)
+
+
+def tokenization_mismatches(tokenizer, gguf: Path, samples: list[HeldOut]) -> list[dict]:
+    """Prompt and completion token ids in PyTorch and in the GGUF's own tokenizer must be identical."""
+    from llama_cpp import Llama
+
+    vocab = Llama(str(gguf), vocab_only=True, verbose=False)
+    mismatches = []
+    try:
+        for index, sample in enumerate(samples):
+            for part in ("prompt", "completion"):
+                text = getattr(sample, part)
+                hf = tokenizer(text, add_special_tokens=False)["input_ids"]
+                cpp = vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+                if hf != cpp:
+                    first = next((i for i, (a, b) in enumerate(zip(hf, cpp)) if a != b), min(len(hf), len(cpp)))
+                    mismatches.append({"sample": index, "part": part, "first_difference_at": first,
+                                       "pytorch": hf[first:first + 5], "gguf": cpp[first:first + 5]})
+    finally:
+        vocab.close()
+    return mismatches
+
+
+def chat_prompt_check(gguf: Path, questions: list[str]) -> dict:
+    """The GGUF's embedded chat template, rendered as llama-cpp-python's server renders it, must
+    produce the pipeline's prompt, and the server must not add a second BOS."""
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    vocab = Llama(str(gguf), vocab_only=True, verbose=False)
+    try:
+        template = vocab.metadata.get("tokenizer.chat_template")
+        if not template:
+            return {"identical": False, "reason": "the GGUF carries no chat template"}
+        bos = vocab._model.token_get_text(vocab.token_bos())
+        eos = vocab._model.token_get_text(vocab.token_eos())
+        formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        for question in questions:
+            messages = [{"role": "user", "content": question}]
+            rendered = formatter(messages=messages)
+            expected = render_prompt(messages)
+            if rendered.prompt != expected:
+                return {"identical": False, "reason": "template output differs", "gguf": rendered.prompt[:200],
+                        "pipeline": expected[:200]}
+            ids = vocab.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+            if ids[:2].count(vocab.token_bos()) != 1 or ids[1] == vocab.token_bos():
+                return {"identical": False, "reason": "double BOS in the served prompt"}
+        return {"identical": True, "bos_tokens_at_start": 1, "questions": len(questions)}
+    finally:
+        vocab.close()

@@ -1,0 +1,281 @@
+"""convert/: adapter -> merged safetensors -> f16 GGUF -> quantized GGUFs, Modelfile, parity."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from common.artifacts import (
+    atomic_write_json,
+    atomic_write_text,
+    read_manifest,
+    require_free_disk,
+    sha256_file,
+    sha256_tree,
+    staged_dir,
+    staged_file,
+    write_manifest,
+)
+from common.config import RunConfig, config_as_dict
+from common.errors import UserError
+from common.hub import resolve_model_dir
+from common.layout import HELDOUT_FILE, LLAMA_CPP_PYTHON_VERSION, RunLayout
+from convert import gguf_export, parity
+from convert.merge import base_weight_files, copy_model_files, merge_adapter
+from convert.modelfile import render_modelfile
+from convert.steps import PeakMemory, StepLog, digest
+
+# GGUF bytes per merged-model byte (bf16 safetensors), for the free-disk check.
+SIZE_FACTOR = {"f16": 1.0, "bf16": 1.0, "q8_0": 0.54, "q6_k": 0.42, "q5_k_m": 0.36, "q4_k_m": 0.31}
+FAILED_PARITY_EXIT = 3
+
+console = Console()
+
+
+class ParityFailure(Exception):
+    """An artifact does not behave like the one before it beyond the stated tolerance."""
+
+
+def _check_adapter(config: RunConfig, layout: RunLayout) -> dict:
+    manifest = read_manifest(layout.adapter, "train", "run `make train` first (or the training was interrupted)")
+    trained_on = manifest.get("base_model", {}).get("id")
+    if trained_on != config.model.id:
+        raise UserError(f"the adapter in {layout.adapter} was trained on {trained_on!r}, "
+                        f"but the config's model.id is {config.model.id!r}")
+    return manifest
+
+
+def _base_fingerprint(base_dir: Path, revision: str | None) -> dict:
+    files = base_weight_files(base_dir)
+    return {"revision": revision, "config": (base_dir / "config.json").read_text(),
+            "weights": {p.name: p.stat().st_size for p in files}}
+
+
+def run_convert(config: RunConfig) -> int:
+    layout = RunLayout.for_run(config.runs_dir, config.name)
+    adapter_manifest = _check_adapter(config, layout)
+    base_dir = resolve_model_dir(config.model.id, config.model.revision)
+    runtime_version = gguf_export.check_runtime_version()
+    gguf_export.converter_script()
+    quants = [q for q in config.convert.quant_types if q not in ("f16", "bf16")]
+    outtype = "bf16" if "bf16" in config.convert.quant_types else "f16"
+    sampling = {"temperature": config.sampling.temperature, "top_p": config.sampling.top_p}
+    trained_4bit = bool(adapter_manifest.get("adapter", {}).get("trained_on_4bit_base"))
+    onto_dequantized = trained_4bit and config.convert.merge_base == "dequantized"
+
+    base_bytes = sum(p.stat().st_size for p in base_weight_files(base_dir))
+    needed = base_bytes * (2 + sum(SIZE_FACTOR[q] for q in quants))
+    require_free_disk(layout.root, int(needed), "the merged model and GGUF files")
+    layout.gguf_dir.mkdir(parents=True, exist_ok=True)
+    steps = StepLog(layout.gguf_dir / "steps.json")
+    figures: dict[str, dict] = {}
+    started = time.perf_counter()
+
+    # 1. merge
+    merge_inputs = digest(sha256_tree(layout.adapter), _base_fingerprint(base_dir, config.model.revision),
+                          onto_dequantized, config.convert.merge_dtype, sampling)
+    if steps.is_current("merge", merge_inputs, layout.merged):
+        console.print(f"[dim]merge: unchanged, kept {layout.merged}[/]")
+        figures["merge"] = {**steps.records["merge"], "skipped": True}
+    else:
+        with PeakMemory() as peak, staged_dir(layout.merged) as staging:
+            merged = merge_adapter(base_dir, layout.adapter, staging, config.convert.merge_dtype, onto_dequantized)
+            copy_model_files(base_dir, layout.adapter, staging, config.convert.merge_dtype, sampling)
+            write_manifest(staging, "merge", {"base_model": str(base_dir), "adapter": str(layout.adapter),
+                                              "merge_base": "dequantized-4bit" if onto_dequantized else "original",
+                                              **merged})
+        figures["merge"] = steps.record("merge", merge_inputs, layout.merged, **peak.figures(), **merged)
+        console.print(f"merge: {merged['merged_tensors']} weights updated, {merged['shards']} shard(s), "
+                      f"{peak.seconds:.1f} s, peak RAM {peak.peak / 2**30:.1f} GiB")
+    merged_hash = sha256_tree(layout.merged)
+
+    # 2. GGUF at 16 bits, by llama.cpp's converter
+    full = layout.gguf(outtype)
+    convert_inputs = digest(merged_hash, LLAMA_CPP_PYTHON_VERSION, outtype, config.name, sampling)
+    if steps.is_current(outtype, convert_inputs, full):
+        console.print(f"[dim]{outtype}: unchanged, kept {full.name}[/]")
+        figures[outtype] = {**steps.records[outtype], "skipped": True}
+    else:
+        with PeakMemory() as peak, staged_file(full) as staging:
+            gguf_export.convert_to_gguf(layout.merged, staging, outtype, config.name, sampling,
+                                        layout.gguf_dir / "convert.log")
+        figures[outtype] = steps.record(outtype, convert_inputs, full, sha256=sha256_file(full), **peak.figures())
+        console.print(f"{outtype}: {full.name} {full.stat().st_size / 2**20:,.0f} MiB in {peak.seconds:.1f} s, "
+                      f"peak RAM {peak.peak / 2**30:.1f} GiB")
+
+    # 3. quantized GGUFs, in-process
+    for quant in quants:
+        target = layout.gguf(quant)
+        quant_inputs = digest(figures[outtype]["sha256"], quant, runtime_version)
+        if steps.is_current(quant, quant_inputs, target):
+            console.print(f"[dim]{quant}: unchanged, kept {target.name}[/]")
+            figures[quant] = {**steps.records[quant], "skipped": True}
+            continue
+        with PeakMemory() as peak, staged_file(target) as staging:
+            gguf_export.quantize(full, staging, quant, config.convert.threads, layout.gguf_dir / "quantize.log")
+        figures[quant] = steps.record(quant, quant_inputs, target, sha256=sha256_file(target), **peak.figures())
+        console.print(f"{quant}: {target.name} {target.stat().st_size / 2**20:,.0f} MiB in {peak.seconds:.1f} s")
+
+    # 4. Ollama Modelfile for the served quantization
+    served = config.serve.quant if config.serve.quant in config.convert.quant_types else (quants or [outtype])[-1]
+    atomic_write_text(layout.modelfile, render_modelfile(layout.gguf(served).name, sampling["temperature"],
+                                                         sampling["top_p"], config.serve.n_ctx))
+
+    # 5. parity ladder
+    with PeakMemory() as peak:
+        report = run_parity(config, layout, base_dir, trained_4bit, outtype, quants)
+    figures["parity"] = peak.figures()
+    atomic_write_json(layout.parity, report)
+    print_parity(report)
+
+    artifacts = {}
+    for kind in [outtype, *quants]:
+        path = layout.gguf(kind)
+        artifacts[kind] = {"file": path.name, "bytes": path.stat().st_size, "sha256": figures[kind]["sha256"],
+                           "tensor_types": gguf_export.tensor_types(path)}
+    metadata = gguf_export.gguf_metadata(full)
+    body = {
+        "config": config_as_dict(config),
+        "inputs": {"adapter": str(layout.adapter), "adapter_tree_sha256": sha256_tree(layout.adapter),
+                   "base_model": config.model.id, "base_dir": str(base_dir), "merged_tree_sha256": merged_hash},
+        "merge_base": "dequantized-4bit" if onto_dequantized else "original",
+        "artifacts": artifacts,
+        "steps": figures,
+        "gguf_metadata": {key: metadata.get(key) for key in (
+            "general.name", "tokenizer.ggml.pre", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+            "tokenizer.ggml.padding_token_id", "tokenizer.ggml.add_bos_token", "general.sampling.temp",
+            "general.sampling.top_p")},
+        "chat_template_embedded": "tokenizer.chat_template" in metadata,
+        "parity": {"passed": report["passed"], "failures": report["failures"]},
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    if not report["passed"]:
+        # No manifest: serve/ refuses a GGUF folder whose parity failed.
+        (layout.gguf_dir / "manifest.json").unlink(missing_ok=True)
+        atomic_write_json(layout.gguf_dir / "failed-manifest.json", body)
+        console.print(f"[red]parity check failed[/]: {'; '.join(report['failures'])} (details in {layout.parity})")
+        return FAILED_PARITY_EXIT
+    write_manifest(layout.gguf_dir, "convert", body)
+    console.print(f"[green]convert done[/] in {body['wall_seconds']} s: {layout.gguf_dir}")
+    return 0
+
+
+def _load_reference_model(base_dir: Path, adapter_dir: Path, trained_4bit: bool, device: str, dtype):
+    """(a): the base with the adapter applied by PEFT; for a QLoRA adapter the base weights it was
+    trained against (NF4 round trip) carry the adapter, as the 4-bit layers did in training."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype, device_map={"": device})
+    if trained_4bit:
+        from convert.merge import nf4_round_trip
+
+        targets = set(json.loads((adapter_dir / "adapter_config.json").read_text())["target_modules"])
+        for name, module in model.named_modules():
+            if name.split(".")[-1] in targets and hasattr(module, "weight"):
+                module.weight.data = nf4_round_trip(module.weight.data, device).to(device=device, dtype=dtype)
+    return PeftModel.from_pretrained(model, adapter_dir).eval()
+
+
+def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bit: bool,
+               outtype: str, quants: list[str]) -> dict:
+    import gc
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    settings = config.convert.parity
+    tokenizer = AutoTokenizer.from_pretrained(layout.merged)
+    samples = parity.load_heldout(layout.adapter / HELDOUT_FILE, settings.prompts)
+    if not samples:
+        raise UserError(f"{layout.adapter / HELDOUT_FILE} has no rows: train with a validation split")
+    items = [parity.encode(tokenizer, sample, settings.max_tokens) for sample in samples]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    gpu_layers = -1 if device == "cuda" else 0
+
+    def torch_step(load):
+        model = load()
+        scores = parity.torch_scores(model, items)
+        del model
+        gc.collect()
+        if device == "cuda":
+            torch.cuda.empty_cache()
+        return scores
+
+    ladder = [("a: base+adapter (PyTorch)", "adapter",
+               lambda: torch_step(lambda: _load_reference_model(base_dir, layout.adapter, trained_4bit, device, dtype))),
+              ("b: merged (PyTorch)", "merged",
+               lambda: torch_step(lambda: AutoModelForCausalLM.from_pretrained(
+                   layout.merged, dtype=dtype, device_map={"": device}).eval()))]
+    for kind in [outtype, *quants]:
+        path = layout.gguf(kind)
+        label = f"c: {kind} GGUF (llama.cpp)" if kind == outtype else f"d: {kind} GGUF (llama.cpp)"
+        ladder.append((label, path.name,
+                       lambda path=path: parity.llama_cpp_scores(path, items, config.convert.threads, gpu_layers)))
+
+    steps, reference, previous = [], None, None
+    with console.status("parity ladder") as status:
+        for label, artifact, score in ladder:
+            status.update(f"parity: scoring {label}")
+            scores = score()
+            row = {"step": label, "artifact": artifact, "perplexity": parity.perplexity(scores, items)}
+            if previous is not None:
+                row["vs_previous"] = parity.compare(previous, scores, items)
+                row["vs_a"] = parity.compare(reference, scores, items)
+            steps.append(row)
+            reference = reference if reference is not None else scores
+            previous = scores
+
+    full = layout.gguf(outtype)
+    mismatches = parity.tokenization_mismatches(tokenizer, full, samples)
+    chat = parity.chat_prompt_check(full, [sample.prompt.split("<｜User｜>", 1)[-1].split("<｜Assistant｜>")[0]
+                                           for sample in samples[:4]])
+    failures = []
+    merged_row, f16_row = steps[1], steps[2]
+    if merged_row["vs_previous"]["top1_agreement"] < settings.merged_min_top1:
+        failures.append(f"merged vs base+adapter top-1 agreement {merged_row['vs_previous']['top1_agreement']:.4f} "
+                        f"< {settings.merged_min_top1}")
+    if f16_row["vs_previous"]["top1_agreement"] < settings.f16_min_top1:
+        failures.append(f"{outtype} GGUF vs merged top-1 agreement {f16_row['vs_previous']['top1_agreement']:.4f} "
+                        f"< {settings.f16_min_top1}")
+    if f16_row["vs_previous"]["mean_kl"] > settings.f16_max_kl:
+        failures.append(f"{outtype} GGUF vs merged mean KL {f16_row['vs_previous']['mean_kl']:.5f} > {settings.f16_max_kl}")
+    if mismatches:
+        failures.append(f"tokenization differs between PyTorch and the GGUF on {len(mismatches)} text(s)")
+    if not chat.get("identical"):
+        failures.append(f"chat prompt: {chat.get('reason')}")
+    return {
+        "samples": len(items),
+        "tokens_scored": int(sum(len(item.ids) - item.prompt_len for item in items)),
+        "scored_positions": "positions predicting the held-out completion (think block and answer)",
+        "merge_base": "dequantized-4bit" if (trained_4bit and config.convert.merge_base == "dequantized") else "original",
+        "thresholds": settings.model_dump(),
+        "steps": steps,
+        "tokenization": {"identical": not mismatches, "texts_checked": 2 * len(samples), "mismatches": mismatches},
+        "chat_prompt": chat,
+        "failures": failures,
+        "passed": not failures,
+    }
+
+
+def print_parity(report: dict) -> None:
+    table = Table(title=f"parity ladder ({report['samples']} held-out rows, {report['tokens_scored']} tokens)")
+    for column in ("step", "top-1 vs prev", "KL vs prev", "top-1 vs a", "KL vs a", "|Δlogp| vs a", "ppl"):
+        table.add_column(column, justify="right" if column != "step" else "left")
+    for row in report["steps"]:
+        prev, ref = row.get("vs_previous"), row.get("vs_a")
+        table.add_row(
+            row["step"],
+            f"{prev['top1_agreement']:.4f}" if prev else "-", f"{prev['mean_kl']:.5f}" if prev else "-",
+            f"{ref['top1_agreement']:.4f}" if ref else "-", f"{ref['mean_kl']:.5f}" if ref else "-",
+            f"{ref['mean_abs_dlogp']:.4f}" if ref else "-", f"{row['perplexity']:.3f}",
+        )
+    console.print(table)
+    console.print(f"tokenization identical: {report['tokenization']['identical']} "
+                  f"({report['tokenization']['texts_checked']} texts); chat prompt identical: "
+                  f"{report['chat_prompt'].get('identical')}")

@@ -1,0 +1,77 @@
+"""Bookkeeping for convert's steps: per-step wall time and peak RAM, and skipping a step whose
+inputs (by hash) and output are unchanged since the last run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from common.artifacts import atomic_write_json
+
+
+def digest(*parts: object) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return hasher.hexdigest()
+
+
+class PeakMemory:
+    """Largest resident memory of this process plus its children while the block runs."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                rss = me.memory_info().rss + sum(c.memory_info().rss for c in me.children(recursive=True))
+            except psutil.Error:
+                rss = 0
+            self.peak = max(self.peak, rss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self.started = time.perf_counter()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self._stop.set()
+        self._thread.join()
+        self.seconds = time.perf_counter() - self.started
+        return False
+
+    def figures(self) -> dict:
+        return {"seconds": round(self.seconds, 2), "peak_rss_gib": round(self.peak / 2**30, 2)}
+
+
+class StepLog:
+    """steps.json beside the outputs: for each step its input hash, output size and figures."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: dict[str, dict] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def is_current(self, step: str, inputs: str, output: Path) -> bool:
+        record = self.records.get(step)
+        if not record or record.get("inputs") != inputs or not output.exists():
+            return False
+        size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file()) if output.is_dir() else output.stat().st_size
+        return size == record.get("bytes")
+
+    def record(self, step: str, inputs: str, output: Path, **figures) -> dict:
+        size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file()) if output.is_dir() else output.stat().st_size
+        self.records[step] = {"inputs": inputs, "bytes": size, **figures}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.path, self.records)
+        return self.records[step]
