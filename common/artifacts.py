@@ -9,9 +9,10 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from common.errors import UserError
 from common.layout import manifest_path

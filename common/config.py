@@ -74,6 +74,9 @@ class LoraSection(Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     target_modules: list[str] = Field(default_factory=lambda: list(SEVEN_PROJECTIONS), min_length=1)
     rslora: bool = False
+    modules_to_save: list[str] = Field(
+        default_factory=list, description="modules trained in full next to the adapter, e.g. [lm_head]"
+    )
     load_in_4bit: bool = Field(True, description="QLoRA: 4-bit NF4 base on CUDA")
 
     @field_validator("r")
@@ -212,7 +215,7 @@ class RunConfig(Section):
         return self._source_file
 
     @model_validator(mode="after")
-    def _consistent(self) -> "RunConfig":
+    def _consistent(self) -> RunConfig:
         if self.data.replay and self.data.replay.ratio > 0 and not self.data.replay.source:
             raise ValueError("data.replay.ratio > 0 needs data.replay.source")
         return self

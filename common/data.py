@@ -5,8 +5,8 @@ that is not available offline) are UserErrors that name the source and the colum
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from common.errors import UserError
 

@@ -45,7 +45,7 @@ class RunLayout:
     root: Path
 
     @classmethod
-    def for_run(cls, runs_dir: str | Path, name: str) -> "RunLayout":
+    def for_run(cls, runs_dir: str | Path, name: str) -> RunLayout:
         base = Path(runs_dir)
         if not base.is_absolute():
             base = Path.cwd() / base

@@ -7,8 +7,8 @@ are DeepSeek-R1-Distill's; the bars are U+FF5C and the ▁ is U+2581.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 BOS = "<｜begin▁of▁sentence｜>"
 EOS = "<｜end▁of▁sentence｜>"

@@ -121,27 +121,12 @@ class _spinner:
 
 
 def gguf_metadata(path: Path) -> dict:
-    """Scalar and string metadata of a GGUF file (arrays are summarised by length)."""
-    from gguf import GGUFReader, GGUFValueType
+    """The GGUF's scalar and string metadata, read by llama.cpp itself (arrays are not included)."""
+    from llama_cpp import Llama
 
-    reader = GGUFReader(str(path))
-    values = {}
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF."):
-            continue
-        kind = field.types[0] if field.types else None
-        if kind == GGUFValueType.ARRAY:
-            values[key] = f"<array of {len(field.data)}>"
-        elif kind == GGUFValueType.STRING:
-            values[key] = bytes(field.parts[field.data[0]]).decode("utf-8", errors="replace")
-        else:
-            values[key] = field.parts[field.data[0]].tolist()[0]
-    return values
-
-
-def tensor_types(path: Path) -> dict[str, int]:
-    from collections import Counter
-
-    from gguf import GGUFReader
-
-    return dict(Counter(tensor.tensor_type.name for tensor in GGUFReader(str(path)).tensors))
+    with native_stderr_to(Path(os.devnull)):
+        model = Llama(str(path), vocab_only=True, verbose=False)
+    try:
+        return dict(model.metadata)
+    finally:
+        model.close()

@@ -25,6 +25,7 @@ from common.errors import UserError
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 LORA_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<part>[AB])(?:\.default)?\.weight$")
+SAVED_KEY = re.compile(r"^base_model\.model\.(?P<name>.+)$")
 MODEL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                "special_tokens_map.json", "chat_template.jinja", "tokenizer.model")
 
@@ -39,8 +40,9 @@ class LoraUpdate:
         return (self.b.float() @ self.a.float()) * self.scale
 
 
-def read_adapter(adapter_dir: Path) -> tuple[dict[str, LoraUpdate], dict]:
-    """LoRA updates keyed by the base weight they apply to, and the adapter config."""
+def read_adapter(adapter_dir: Path) -> tuple[dict[str, LoraUpdate], dict[str, torch.Tensor], dict]:
+    """LoRA updates keyed by the base weight they apply to, whole tensors that replace base
+    tensors (modules_to_save, e.g. a trained lm_head), and the adapter config."""
     config_path = adapter_dir / "adapter_config.json"
     weights_path = adapter_dir / "adapter_model.safetensors"
     if not config_path.is_file() or not weights_path.is_file():
@@ -54,21 +56,27 @@ def read_adapter(adapter_dir: Path) -> tuple[dict[str, LoraUpdate], dict]:
         raise UserError(f"{adapter_dir}: fan_in_fan_out adapters are not supported")
     rank, alpha = int(config["r"]), float(config["lora_alpha"])
     scale = alpha / (rank ** 0.5) if config.get("use_rslora") else alpha / rank
+    saved_modules = set(config.get("modules_to_save") or [])
     parts: dict[str, dict[str, torch.Tensor]] = {}
+    replacements: dict[str, torch.Tensor] = {}
     with safe_open(str(weights_path), framework="pt") as handle:
         for key in handle.keys():
             match = LORA_KEY.match(key)
-            if match is None:
-                raise UserError(f"{adapter_dir}: unexpected tensor {key!r} (modules_to_save are not supported)")
-            parts.setdefault(match["module"] + ".weight", {})[match["part"]] = handle.get_tensor(key)
+            if match is not None:
+                parts.setdefault(match["module"] + ".weight", {})[match["part"]] = handle.get_tensor(key)
+                continue
+            saved = SAVED_KEY.match(key)
+            if saved is None or saved["name"].split(".")[-2] not in saved_modules:
+                raise UserError(f"{adapter_dir}: unexpected tensor {key!r}")
+            replacements[saved["name"]] = handle.get_tensor(key)
     updates = {}
     for weight_name, pair in parts.items():
         if set(pair) != {"A", "B"}:
             raise UserError(f"{adapter_dir}: {weight_name} has lora_{''.join(pair)} but not both A and B")
         updates[weight_name] = LoraUpdate(pair["A"], pair["B"], scale)
-    if not updates:
+    if not updates and not replacements:
         raise UserError(f"{adapter_dir}: the adapter holds no LoRA weights")
-    return updates, config
+    return updates, replacements, config
 
 
 def nf4_round_trip(weight: torch.Tensor, device: str) -> torch.Tensor:
@@ -101,7 +109,7 @@ def merge_adapter(
     max_shard_bytes: int = 2 * 1024**3,
 ) -> dict:
     """Write merged safetensors shards and the index into `out_dir`; returns figures for the manifest."""
-    updates, adapter_config = read_adapter(adapter_dir)
+    updates, replacements, adapter_config = read_adapter(adapter_dir)
     target = DTYPES[dtype]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     files = base_weight_files(base_dir)
@@ -110,7 +118,7 @@ def merge_adapter(
         with safe_open(str(path), framework="pt") as handle:
             names_by_file[path] = list(handle.keys())
     total = sum(len(names) for names in names_by_file.values())
-    remaining = set(updates)
+    remaining = set(updates) | set(replacements)
     weight_map: dict[str, str] = {}
     shard: dict[str, torch.Tensor] = {}
     shard_bytes, shard_count, total_bytes = 0, 0, 0
@@ -135,7 +143,14 @@ def merge_adapter(
                 for key in names_by_file[path]:
                     tensor = handle.get_tensor(key)
                     update = updates.get(key)
-                    if update is not None:
+                    if key in replacements:
+                        replacement = replacements[key]
+                        if replacement.shape != tensor.shape:
+                            raise UserError(f"adapter's {key} has shape {tuple(replacement.shape)}, base "
+                                            f"{tuple(tensor.shape)}: adapter and base model differ")
+                        tensor = replacement.to(target)
+                        remaining.discard(key)
+                    elif update is not None:
                         base = nf4_round_trip(tensor, device) if onto_dequantized else tensor
                         delta = update.delta()
                         if delta.shape != base.shape:
@@ -161,7 +176,8 @@ def merge_adapter(
     else:
         index = {"metadata": {"total_size": total_bytes}, "weight_map": dict(sorted(weight_map.items()))}
         (out_dir / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
-    return {"tensors": total, "merged_tensors": len(updates), "shards": shard_count, "tensor_bytes": total_bytes,
+    return {"tensors": total, "merged_tensors": len(updates), "replaced_tensors": sorted(replacements),
+            "shards": shard_count, "tensor_bytes": total_bytes,
             "dtype": dtype, "onto_dequantized_4bit": onto_dequantized, "lora_rank": adapter_config["r"],
             "lora_alpha": adapter_config["lora_alpha"], "use_rslora": bool(adapter_config.get("use_rslora"))}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from common.errors import UserError
 from common.reasoning import render_prompt
+from convert.gguf_export import native_stderr_to
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,12 @@ def encode(tokenizer, sample: HeldOut, max_tokens: int) -> Encoded:
     return Encoded(ids=ids, prompt_len=len(prompt_ids))
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = logits.astype(np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))).astype(np.float32)
+def completion_logprobs(logits, item: Encoded):
+    """Log-probs (float32 tensor) at the positions that predict the completion: [n_completion, vocab]."""
+    import torch
 
-
-def completion_logprobs(logits: np.ndarray, item: Encoded) -> np.ndarray:
-    """Log-probs at the positions that predict the completion tokens: [n_completion, vocab]."""
-    return log_softmax(logits[item.prompt_len - 1: len(item.ids) - 1])
+    logits = torch.as_tensor(logits)[item.prompt_len - 1: len(item.ids) - 1].float()
+    return torch.log_softmax(logits, dim=-1)
 
 
 def torch_scores(model, items: list[Encoded]) -> list[np.ndarray]:
@@ -69,7 +68,7 @@ def torch_scores(model, items: list[Encoded]) -> list[np.ndarray]:
     with torch.inference_mode():
         for item in items:
             ids = torch.tensor([item.ids], device=device)
-            logits = model(input_ids=ids, use_cache=False).logits[0].float().cpu().numpy()
+            logits = model(input_ids=ids, use_cache=False).logits[0].float().cpu()
             out.append(completion_logprobs(logits, item))
     return out
 
@@ -78,46 +77,62 @@ def llama_cpp_scores(gguf: Path, items: list[Encoded], threads: int | None, gpu_
     from llama_cpp import Llama
 
     longest = max(len(item.ids) for item in items)
-    model = Llama(str(gguf), n_ctx=longest + 8, n_batch=longest + 8, n_ubatch=longest + 8, logits_all=True,
-                  n_threads=threads, n_gpu_layers=gpu_layers, verbose=False, seed=0)
+    with native_stderr_to(Path(os.devnull)):
+        model = Llama(str(gguf), n_ctx=longest + 8, n_batch=longest + 8, n_ubatch=longest + 8, logits_all=True,
+                      n_threads=threads, n_gpu_layers=gpu_layers, verbose=False, seed=0)
     out = []
     try:
         for item in items:
             model.reset()
             model.eval(item.ids)
-            logits = np.array(model.scores[: len(item.ids)], dtype=np.float32)
-            out.append(completion_logprobs(logits, item))
+            out.append(completion_logprobs(np.array(model.scores[: len(item.ids)], dtype=np.float32), item))
     finally:
         model.close()
     return out
 
 
-def compare(reference: list[np.ndarray], other: list[np.ndarray], items: list[Encoded]) -> dict:
+class Scores:
+    """One artifact's log-probs over the held-out rows, with what comparisons reuse computed once."""
+
+    def __init__(self, logprobs: list, items: list[Encoded]) -> None:
+        import torch
+
+        self.logprobs = logprobs
+        self.top1 = [lp.argmax(-1) for lp in logprobs]
+        self.target_logp = [lp.gather(1, torch.as_tensor(item.targets)[:, None])[:, 0].double()
+                            for lp, item in zip(logprobs, items, strict=True)]
+        self._probs = None
+
+    @property
+    def probs(self) -> list:
+        if self._probs is None:
+            self._probs = [lp.exp() for lp in self.logprobs]
+        return self._probs
+
+    def perplexity(self) -> float:
+        nll = -sum(float(t.sum()) for t in self.target_logp)
+        return math.exp(nll / sum(t.shape[0] for t in self.target_logp))
+
+
+def compare(reference: Scores, other: Scores) -> dict:
+    """Top-1 agreement, mean KL(reference || other) and mean |Δ log p(actual token)| per position."""
     agree = total = 0
     kl_sum = dlogp_sum = 0.0
-    for ref, oth, item in zip(reference, other, items):
-        agree += int((ref.argmax(-1) == oth.argmax(-1)).sum())
+    for index, (ref, oth) in enumerate(zip(reference.logprobs, other.logprobs, strict=True)):
+        agree += int((reference.top1[index] == other.top1[index]).sum())
         total += ref.shape[0]
-        p = np.exp(ref.astype(np.float64))
-        kl_sum += float((p * (ref.astype(np.float64) - oth.astype(np.float64))).sum())
-        rows = np.arange(ref.shape[0])
-        dlogp_sum += float(np.abs(ref[rows, item.targets] - oth[rows, item.targets]).sum())
+        # rows summed in float32 (128k terms), positions accumulated in float64
+        kl_sum += float((reference.probs[index] * (ref - oth)).sum(-1).double().sum())
+        dlogp_sum += float((reference.target_logp[index] - other.target_logp[index]).abs().sum())
     return {"top1_agreement": agree / total, "mean_kl": kl_sum / total, "mean_abs_dlogp": dlogp_sum / total}
-
-
-def perplexity(scores: list[np.ndarray], items: list[Encoded]) -> float:
-    nll = count = 0.0
-    for lp, item in zip(scores, items):
-        nll -= float(lp[np.arange(lp.shape[0]), item.targets].sum())
-        count += lp.shape[0]
-    return math.exp(nll / count)
 
 
 def tokenization_mismatches(tokenizer, gguf: Path, samples: list[HeldOut]) -> list[dict]:
     """Prompt and completion token ids in PyTorch and in the GGUF's own tokenizer must be identical."""
     from llama_cpp import Llama
 
-    vocab = Llama(str(gguf), vocab_only=True, verbose=False)
+    with native_stderr_to(Path(os.devnull)):
+        vocab = Llama(str(gguf), vocab_only=True, verbose=False)
     mismatches = []
     try:
         for index, sample in enumerate(samples):
@@ -126,7 +141,7 @@ def tokenization_mismatches(tokenizer, gguf: Path, samples: list[HeldOut]) -> li
                 hf = tokenizer(text, add_special_tokens=False)["input_ids"]
                 cpp = vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True)
                 if hf != cpp:
-                    first = next((i for i, (a, b) in enumerate(zip(hf, cpp)) if a != b), min(len(hf), len(cpp)))
+                    first = next((i for i, (a, b) in enumerate(zip(hf, cpp, strict=False)) if a != b), min(len(hf), len(cpp)))
                     mismatches.append({"sample": index, "part": part, "first_difference_at": first,
                                        "pytorch": hf[first:first + 5], "gguf": cpp[first:first + 5]})
     finally:
@@ -140,7 +155,8 @@ def chat_prompt_check(gguf: Path, questions: list[str]) -> dict:
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    vocab = Llama(str(gguf), vocab_only=True, verbose=False)
+    with native_stderr_to(Path(os.devnull)):
+        vocab = Llama(str(gguf), vocab_only=True, verbose=False)
     try:
         template = vocab.metadata.get("tokenizer.chat_template")
         if not template:

@@ -33,7 +33,7 @@ from convert.steps import PeakMemory, StepLog, digest
 SIZE_FACTOR = {"f16": 1.0, "bf16": 1.0, "q8_0": 0.54, "q6_k": 0.42, "q5_k_m": 0.36, "q4_k_m": 0.31}
 FAILED_PARITY_EXIT = 3
 
-console = Console()
+console = Console(width=max(Console().width, 120))
 
 
 class ParityFailure(Exception):
@@ -136,7 +136,7 @@ def run_convert(config: RunConfig) -> int:
     for kind in [outtype, *quants]:
         path = layout.gguf(kind)
         artifacts[kind] = {"file": path.name, "bytes": path.stat().st_size, "sha256": figures[kind]["sha256"],
-                           "tensor_types": gguf_export.tensor_types(path)}
+                           "file_type": gguf_export.gguf_metadata(path).get("general.file_type")}
     metadata = gguf_export.gguf_metadata(full)
     body = {
         "config": config_as_dict(config),
@@ -149,7 +149,7 @@ def run_convert(config: RunConfig) -> int:
             "general.name", "tokenizer.ggml.pre", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
             "tokenizer.ggml.padding_token_id", "tokenizer.ggml.add_bos_token", "general.sampling.temp",
             "general.sampling.top_p")},
-        "chat_template_embedded": "tokenizer.chat_template" in metadata,
+        "chat_template_embedded": bool(metadata.get("tokenizer.chat_template")),
         "parity": {"passed": report["passed"], "failures": report["failures"]},
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
@@ -207,14 +207,14 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
             torch.cuda.empty_cache()
         return scores
 
-    ladder = [("a: base+adapter (PyTorch)", "adapter",
+    ladder = [("a: base+adapter (torch)", "adapter",
                lambda: torch_step(lambda: _load_reference_model(base_dir, layout.adapter, trained_4bit, device, dtype))),
-              ("b: merged (PyTorch)", "merged",
+              ("b: merged (torch)", "merged",
                lambda: torch_step(lambda: AutoModelForCausalLM.from_pretrained(
                    layout.merged, dtype=dtype, device_map={"": device}).eval()))]
     for kind in [outtype, *quants]:
         path = layout.gguf(kind)
-        label = f"c: {kind} GGUF (llama.cpp)" if kind == outtype else f"d: {kind} GGUF (llama.cpp)"
+        label = f"c: {kind} GGUF (llama.cpp)" if kind == outtype else f"d: {kind} GGUF"
         ladder.append((label, path.name,
                        lambda path=path: parity.llama_cpp_scores(path, items, config.convert.threads, gpu_layers)))
 
@@ -222,13 +222,15 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
     with console.status("parity ladder") as status:
         for label, artifact, score in ladder:
             status.update(f"parity: scoring {label}")
-            scores = score()
-            row = {"step": label, "artifact": artifact, "perplexity": parity.perplexity(scores, items)}
+            scores = parity.Scores(score(), items)
+            row = {"step": label, "artifact": artifact, "perplexity": scores.perplexity()}
             if previous is not None:
-                row["vs_previous"] = parity.compare(previous, scores, items)
-                row["vs_a"] = parity.compare(reference, scores, items)
+                row["vs_previous"] = parity.compare(previous, scores)
+                row["vs_a"] = row["vs_previous"] if previous is reference else parity.compare(reference, scores)
             steps.append(row)
             reference = reference if reference is not None else scores
+            if previous is not None and previous is not reference:
+                previous._probs = None  # free what the next step no longer needs
             previous = scores
 
     full = layout.gguf(outtype)

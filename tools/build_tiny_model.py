@@ -48,6 +48,9 @@ SHAPES = {
 }
 
 
+TINY_HEAD_STD = 0.15
+
+
 def read_vocab(vocab_gguf: Path) -> tuple[list[str], list[str], int]:
     """Tokens, merges, and the id of the first control token (where the added tokens start)."""
     from gguf import GGUFReader, TokenType
@@ -133,6 +136,12 @@ def build_model(shape: str, device: str, out: Path) -> None:
     torch.manual_seed(20261123)
     with torch.device(device):
         model = LlamaForCausalLM(config).to(torch.bfloat16)
+    if shape == "tiny":
+        # At width 256 a head drawn at the usual std 0.02 caps every logit margin near 5 (|h| = 16
+        # after RMSNorm, |w| = 0.32), so no adapter could make the model confident and the demo
+        # could not show learning. A wider head keeps the model random but learnable.
+        with torch.no_grad():
+            model.lm_head.weight.normal_(0.0, TINY_HEAD_STD)
     model.generation_config = GenerationConfig(
         bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
         do_sample=True, temperature=0.6, top_p=0.95,

@@ -8,7 +8,6 @@ import sys
 from common.config import load_config
 from common.errors import exit_on_user_error
 
-
 MODES = ("sft", "grpo")
 
 

@@ -53,7 +53,7 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
             if grad_hidden is not None:
                 grad_hidden[start:stop] = (probs @ weight_c).to(ctx.input_dtype)
             if grad_weight is not None:
-                grad_weight.addmm_(probs.T.float(), rows.float())
+                grad_weight += (probs.T @ rows).float()
         if grad_weight is not None:
             grad_weight = grad_weight.to(weight.dtype)
         return grad_hidden, grad_weight, None

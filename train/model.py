@@ -79,7 +79,8 @@ def use_distinct_pad(tokenizer) -> None:
 def _lora_kwargs(config: RunConfig) -> dict:
     lora = config.lora
     return dict(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                target_modules=list(lora.target_modules), use_rslora=lora.rslora, bias="none")
+                target_modules=list(lora.target_modules), use_rslora=lora.rslora, bias="none",
+                modules_to_save=list(lora.modules_to_save) or None)
 
 
 def load_with_unsloth(config: RunConfig):

@@ -190,7 +190,7 @@ def run_sft(config: RunConfig) -> Path:
         model=model, args=args, train_dataset=data.train, eval_dataset=data.validation,
         processing_class=tokenizer, callbacks=callbacks,
     )
-    from transformers.trainer_callback import ProgressCallback, PrinterCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
