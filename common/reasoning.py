@@ -113,3 +113,84 @@ def split_reasoning(text: str, prefilled: bool = True) -> ReasoningSplit:
     if opened or prefilled:
         return ReasoningSplit(body.strip(), "", False)
     return ReasoningSplit("", body.strip(), False)
+
+
+class ThinkStreamSplitter:
+    """Split streamed text into reasoning and answer pieces as it arrives.
+
+    Text is reasoning until `</think>` (the opening tag is usually prefilled by the template and
+    absent; a leading `<think>` is dropped if the model writes one). A tag split across pieces
+    ("</th" + "ink>") is held back until it can be decided, and so is trailing whitespace, so the
+    concatenated pieces equal what `split_reasoning` returns for the whole text.
+    """
+
+    def __init__(self, prefilled: bool = True) -> None:
+        self.in_reasoning = prefilled
+        self.prefilled = prefilled
+        self.buffer = ""
+        self.started = False
+        self.answer_started = False
+        self.reasoning_started = False
+        self.think_closed = False
+
+    @staticmethod
+    def _partial_tag_len(text: str, tag: str) -> int:
+        for size in range(min(len(tag) - 1, len(text)), 0, -1):
+            if text.endswith(tag[:size]):
+                return size
+        return 0
+
+    def _emit_reasoning(self, text: str) -> str:
+        if not self.reasoning_started:
+            text = text.lstrip()
+            self.reasoning_started = bool(text)
+        return text
+
+    def feed(self, text: str) -> tuple[str, str]:
+        """Returns (reasoning, answer) text that is safe to emit now."""
+        self.buffer += text
+        reasoning = answer = ""
+        if not self.started:
+            head = self.buffer.lstrip()
+            if THINK_OPEN.startswith(head) and len(head) < len(THINK_OPEN):
+                return "", ""
+            if head.startswith(THINK_OPEN):
+                self.buffer = head[len(THINK_OPEN):]
+                self.in_reasoning = True
+            elif not self.prefilled:
+                self.in_reasoning = False
+            self.started = True
+        if self.in_reasoning:
+            index = self.buffer.find(THINK_CLOSE)
+            if index < 0:
+                hold = self._partial_tag_len(self.buffer, THINK_CLOSE)
+                emit = self.buffer[: len(self.buffer) - hold]
+                kept_space = len(emit) - len(emit.rstrip())
+                emit = emit[: len(emit) - kept_space]
+                self.buffer = self.buffer[len(emit):]
+                return self._emit_reasoning(emit), ""
+            reasoning = self._emit_reasoning(self.buffer[:index].rstrip())
+            self.buffer = self.buffer[index + len(THINK_CLOSE):]
+            self.in_reasoning = False
+            self.think_closed = True
+        if not self.answer_started:
+            self.buffer = self.buffer.lstrip()
+            if not self.buffer:
+                return reasoning, ""
+            self.answer_started = True
+        stripped = self.buffer.rstrip()
+        answer, self.buffer = stripped, self.buffer[len(stripped):]
+        return reasoning, answer
+
+    def flush(self) -> tuple[str, str]:
+        """Whatever is held back, at the end of the stream."""
+        rest, self.buffer = self.buffer, ""
+        if not self.started:
+            rest = rest.lstrip()
+            if rest.startswith(THINK_OPEN):
+                rest = rest[len(THINK_OPEN):]
+            elif not self.prefilled:
+                self.in_reasoning = False
+        if self.in_reasoning:
+            return self._emit_reasoning(rest.rstrip()), ""
+        return "", rest.rstrip() if self.answer_started else rest.strip()

@@ -1,0 +1,48 @@
+"""Which files the serve stage serves, found through the run layout and the convert manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from common.artifacts import read_manifest
+from common.config import RunConfig
+from common.errors import UserError
+from common.layout import RunLayout
+
+
+def model_name(config: RunConfig) -> str:
+    return config.serve.model_name or config.name
+
+
+def api_key(config: RunConfig) -> str | None:
+    return config.serve.api_key or os.environ.get("SERVE_API_KEY") or None
+
+
+def gguf_to_serve(config: RunConfig) -> Path:
+    """serve.gguf when set; otherwise the run's GGUF of serve.quant, which convert/ must have
+    finished with its parity check passed."""
+    if config.serve.gguf:
+        path = Path(config.serve.gguf).expanduser()
+        if not path.is_file():
+            raise UserError(f"serve.gguf: no such file {path}")
+        return path
+    layout = RunLayout.for_run(config.runs_dir, config.name)
+    if (layout.gguf_dir / "failed-manifest.json").is_file() and not (layout.gguf_dir / "manifest.json").is_file():
+        raise UserError(f"{layout.gguf_dir}: convert's parity check failed, so its GGUFs are not served "
+                        f"(see {layout.parity}); set serve.gguf to serve a file anyway")
+    manifest = read_manifest(layout.gguf_dir, "convert", "run `make convert` first")
+    entry = manifest.get("artifacts", {}).get(config.serve.quant)
+    if entry is None:
+        made = ", ".join(manifest.get("artifacts", {})) or "none"
+        raise UserError(f"serve.quant {config.serve.quant} was not produced by convert (made: {made}); "
+                        f"add it to convert.quant_types or pick one of those")
+    path = layout.gguf_dir / entry["file"]
+    if not path.is_file():
+        raise UserError(f"{path} is listed in the convert manifest but missing")
+    return path
+
+
+def adapter_rank(adapter_dir: Path) -> int:
+    return int(json.loads((adapter_dir / "adapter_config.json").read_text())["r"])

@@ -1,0 +1,210 @@
+"""The OpenAI-compatible server: llama-cpp-python's own server, with what a reasoning model needs.
+
+Taken as is from llama_cpp.server: model loading and locking, /v1/models, auth, SSE streaming,
+the OpenAI error formatting of llama.cpp errors (e.g. context_length_exceeded).
+Added here:
+- /v1/chat/completions returns the thinking in message.reasoning_content and message.reasoning
+  and only the answer in content (streamed too); when max_tokens ends the output inside the
+  think block, content is empty and finish_reason is "length";
+- R1 sampling defaults (temperature, top_p, max_tokens) where a request sets none;
+- 404 for an unknown model name (llama-cpp-python silently serves the default one), 400 for
+  max_tokens below 1 or above the context, 400 (not 500) for malformed JSON, OpenAI-style
+  error bodies for every 4xx;
+- GET /health.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from functools import partial
+
+import anyio
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, APIRouter
+from llama_cpp.server.types import CreateChatCompletionRequest, CreateCompletionRequest
+from starlette.concurrency import run_in_threadpool
+
+from common.reasoning import ThinkStreamSplitter, split_reasoning
+
+CHAT_PATH = "/v1/chat/completions"
+COMPLETIONS_PATH = "/v1/completions"
+DROPPED_REQUEST_FIELDS = {"n", "logit_bias_type", "user", "min_tokens"}
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    gguf: str
+    model_name: str
+    n_ctx: int
+    n_gpu_layers: int
+    n_threads: int | None
+    api_key: str | None
+    temperature: float
+    top_p: float
+    max_tokens: int
+
+
+def openai_error(status: int, message: str, kind: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status,
+                        content={"error": {"message": message, "type": kind, "param": param, "code": code}})
+
+
+def _route_class():
+    from llama_cpp.server.errors import RouteErrorHandler
+
+    class OpenAIErrorRoute(RouteErrorHandler):
+        """llama-cpp-python's mapping of llama.cpp errors to OpenAI errors, minus its re-parse of
+        the raw body on every failure (which turns malformed JSON into a 500)."""
+
+        def get_route_handler(self):
+            handler = APIRoute.get_route_handler(self)
+
+            async def guarded(request: Request):
+                try:
+                    return await handler(request)
+                except (HTTPException, RequestValidationError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - every error becomes an OpenAI error body
+                    body = None
+                    with contextlib.suppress(Exception):
+                        raw = await request.json()
+                        body = (CreateChatCompletionRequest if "messages" in raw else CreateCompletionRequest)(**raw)
+                    status, error = self.error_message_wrapper(exc, body)
+                    return JSONResponse(status_code=status, content={"error": error})
+
+            return guarded
+
+    return OpenAIErrorRoute
+
+
+def split_chat_completion(result: dict) -> dict:
+    for choice in result.get("choices", []):
+        message = choice.get("message") or {}
+        parts = split_reasoning(message.get("content") or "")
+        message["reasoning_content"] = parts.reasoning
+        message["reasoning"] = parts.reasoning
+        message["content"] = parts.answer
+    return result
+
+
+def reasoning_chat_stream(llama, **kwargs):
+    """Llama.create_chat_completion(stream=True), with each delta split into reasoning and answer."""
+    splitter = ThinkStreamSplitter()
+    for chunk in llama.create_chat_completion(**kwargs):
+        choice = chunk["choices"][0]
+        delta = choice.get("delta") or {}
+        text = delta.pop("content", None) or ""
+        reasoning, answer = splitter.feed(text)
+        if choice.get("finish_reason") is not None:
+            tail_reasoning, tail_answer = splitter.flush()
+            reasoning, answer = reasoning + tail_reasoning, answer + tail_answer
+        if reasoning:
+            delta["reasoning_content"] = reasoning
+            delta["reasoning"] = reasoning
+        if answer:
+            delta["content"] = answer
+        if delta or choice.get("finish_reason") is not None:
+            choice["delta"] = delta
+            yield chunk
+
+
+def create_server_app(options: ServeOptions) -> FastAPI:
+    from llama_cpp.server import app as lcpp
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+    from sse_starlette.sse import EventSourceResponse
+    from starlette.middleware import Middleware
+    from starlette_context.middleware import RawContextMiddleware
+    from starlette_context.plugins import RequestIdPlugin
+
+    model_settings = ModelSettings(
+        model=options.gguf, model_alias=options.model_name, n_ctx=options.n_ctx,
+        n_gpu_layers=options.n_gpu_layers, n_threads=options.n_threads or ModelSettings().n_threads,
+        n_batch=min(512, options.n_ctx), verbose=False,
+    )
+    # llama_cpp.server.app.create_app, with its router minus the two routes replaced below.
+    lcpp.set_server_settings(ServerSettings(api_key=options.api_key))
+    app = FastAPI(title="R1 reasoning server (llama-cpp-python)",
+                  middleware=[Middleware(RawContextMiddleware, plugins=(RequestIdPlugin(),))])
+    kept = APIRouter()
+    kept.routes.extend(r for r in lcpp.router.routes if getattr(r, "path", None) not in (CHAT_PATH, COMPLETIONS_PATH))
+    app.include_router(kept)
+    lcpp.set_llama_proxy(model_settings=[model_settings])
+    router = APIRouter(route_class=_route_class())
+
+    def check_request(body, fields: set[str]) -> None:
+        if body.model not in (None, "", options.model_name):
+            raise HTTPException(404, detail=f"model '{body.model}' not found; this server serves '{options.model_name}'")
+        if body.max_tokens is not None and not 1 <= body.max_tokens <= options.n_ctx:
+            raise HTTPException(400, detail=f"max_tokens must be between 1 and the context size {options.n_ctx}")
+        defaults = {"temperature": options.temperature, "top_p": options.top_p, "max_tokens": options.max_tokens}
+        for name, value in defaults.items():
+            if name not in fields or getattr(body, name) is None:
+                setattr(body, name, min(value, options.n_ctx) if name == "max_tokens" else value)
+
+    @router.post(CHAT_PATH, dependencies=[Depends(lcpp.authenticate)])
+    async def chat_completions(request: Request, body: CreateChatCompletionRequest):
+        check_request(body, body.model_fields_set)
+        kwargs = body.model_dump(exclude=DROPPED_REQUEST_FIELDS)
+        if kwargs.get("stream"):
+            send, receive = anyio.create_memory_object_stream(10)
+            return EventSourceResponse(
+                receive,
+                data_sender_callable=partial(
+                    lcpp.get_event_publisher, request=request, inner_send_chan=send, body=body,
+                    body_model=body.model, llama_call=reasoning_chat_stream, kwargs=kwargs,
+                ),
+                sep="\n",
+                ping_message_factory=lcpp._ping_message_factory,
+            )
+        async with contextlib.asynccontextmanager(lcpp.get_llama_proxy)() as proxy:
+            llama = lcpp.prepare_request_resources(body, proxy, body.model, kwargs)
+            result = await run_in_threadpool(llama.create_chat_completion, **kwargs)
+        return split_chat_completion(result)
+
+    @router.post(COMPLETIONS_PATH, dependencies=[Depends(lcpp.authenticate)])
+    async def completions(request: Request, body: CreateCompletionRequest):
+        check_request(body, body.model_fields_set)
+        return await lcpp.create_completion(request, body)
+
+    @router.get("/health")
+    async def health():
+        return {"status": "ok", "model": options.model_name, "backend": "llama_cpp"}
+
+    app.include_router(router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
+        return openai_error(400, f"invalid request: {first.get('msg', 'malformed body')}" +
+                            (f" ({where})" if where else ""), param=where or None)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if exc.status_code == 401:
+            return openai_error(401, "invalid API key", code="invalid_api_key")
+        if exc.status_code == 404:
+            return openai_error(404, str(exc.detail), code="model_not_found", param="model")
+        return openai_error(exc.status_code, str(exc.detail))
+
+    return app
+
+
+def warm_up(app: FastAPI) -> None:
+    """Load the model before the first request so that /health means ready."""
+    from llama_cpp.server import app as lcpp
+
+    proxy = lcpp._llama_proxy
+    if proxy is not None:
+        proxy(None)
+
+
+def curl_example(url: str, model: str, api_key: str | None) -> str:
+    auth = f" -H 'Authorization: Bearer {api_key}'" if api_key else ""
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "A 30-year-old has fever and neck stiffness. Next step?"}]})
+    return f"curl {url}/v1/chat/completions -H 'Content-Type: application/json'{auth} -d '{body}'"

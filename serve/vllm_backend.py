@@ -1,0 +1,98 @@
+"""serve.backend: vllm: `vllm serve` on the merged folder, or the base with the LoRA adapter."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from common.artifacts import read_manifest
+from common.config import RunConfig
+from common.errors import UserError
+from common.layout import RunLayout
+from serve.artifacts import adapter_rank, api_key, model_name
+
+# Ranks vLLM accepts for --max-lora-rank; its default (16) refuses larger adapters.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_rank_for(rank: int) -> int:
+    for allowed in VLLM_LORA_RANKS:
+        if allowed >= rank:
+            return allowed
+    raise UserError(f"adapter rank {rank} is above vLLM's largest --max-lora-rank ({VLLM_LORA_RANKS[-1]})")
+
+
+def vllm_command(config: RunConfig, executable: str = "vllm") -> list[str]:
+    """The exact `vllm serve` command line for this run (no side effects beyond reading manifests)."""
+    layout = RunLayout.for_run(config.runs_dir, config.name)
+    settings = config.serve.vllm
+    name = model_name(config)
+    if settings.source == "merged":
+        read_manifest(layout.merged, "merge", "run `make convert` first (it writes the merged model)")
+        command = [executable, "serve", str(layout.merged), "--served-model-name", name]
+    else:
+        read_manifest(layout.adapter, "train", "run `make train` first")
+        rank = settings.max_lora_rank or lora_rank_for(adapter_rank(layout.adapter))
+        command = [executable, "serve", config.model.id, "--served-model-name", Path(config.model.id).name,
+                   "--enable-lora", "--lora-modules", f"{name}={layout.adapter}", "--max-lora-rank", str(rank)]
+        if config.model.revision:
+            command += ["--revision", config.model.revision]
+    command += [
+        "--host", config.serve.host, "--port", str(config.serve.port),
+        "--max-model-len", str(settings.max_model_len),
+        "--gpu-memory-utilization", str(settings.gpu_memory_utilization),
+        "--tensor-parallel-size", str(settings.tensor_parallel_size),
+        "--reasoning-parser", "deepseek_r1",
+    ]
+    key = api_key(config)
+    if key:
+        command += ["--api-key", key]
+    return command + list(settings.extra_args)
+
+
+def require_vllm() -> str:
+    if importlib.util.find_spec("vllm") is None:
+        raise UserError("serve.backend: vllm, but vLLM is not installed (pip install -e '.[vllm]' on a CUDA machine)")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UserError("serve.backend: vllm needs a CUDA GPU and this machine has none; use serve.backend=llama_cpp")
+    return shutil.which("vllm") or f"{sys.executable} -m vllm.entrypoints.cli.main"
+
+
+def run_vllm(config: RunConfig) -> int:
+    executable = require_vllm()
+    command = vllm_command(config, executable="vllm")
+    if " " in executable:
+        command = executable.split() + command[1:]
+    url = f"http://{config.serve.host}:{config.serve.port}"
+    print("starting:", " ".join(command), flush=True)
+    process = subprocess.Popen(command)
+    deadline = time.monotonic() + config.serve.startup_timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise UserError(f"vllm serve exited with code {process.returncode} before it was ready (see its log above)")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+        else:
+            process.terminate()
+            raise UserError(f"vllm serve did not answer {url}/health within {config.serve.startup_timeout_s:.0f} s")
+        from serve.openai_server import curl_example
+
+        print(f"\nvLLM is serving {model_name(config)} at {url}/v1\n{curl_example(url, model_name(config), api_key(config))}\n",
+              flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return process.wait()
