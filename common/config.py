@@ -137,6 +137,9 @@ class ConvertSection(Section):
     )
     merge_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     quant_types: list[QuantType] = Field(default_factory=lambda: ["q8_0", "q4_k_m"], min_length=1)
+    base_quant: QuantType | None = Field(
+        None, description="also export the untuned base model at this type (gguf/base-<type>.gguf), for eval"
+    )
     parity: ParitySection = ParitySection()
     threads: int | None = Field(None, gt=0)
 

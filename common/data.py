@@ -108,3 +108,22 @@ def source_fingerprint(source: str, revision: str | None) -> str:
     if path.is_dir():
         return f"sha256-tree:{sha256_tree(path)}"
     return f"hub:{source}@{revision or 'default'}"
+
+
+def validation_split(table, fraction: float, max_rows: int, seed: int):
+    """(train, validation) carved from one table by a fixed seed, the same in train/ and eval/."""
+    size = min(max_rows, max(1, round(len(table) * fraction)))
+    split = table.train_test_split(test_size=size, seed=seed, shuffle=True)
+    return split["train"], split["test"]
+
+
+def load_source(source) -> object:
+    """load_table for a config DataSource (or a section derived from it), with its row-count guard."""
+    table = load_table(source.source, source.columns.model_dump(), subset=source.subset,
+                       revision=source.revision, split=source.split, max_rows=source.max_rows)
+    if source.expected_rows is not None and source.max_rows is None and len(table) != source.expected_rows:
+        raise UserError(
+            f"{source.source}: {len(table)} rows, but the config expects {source.expected_rows} "
+            f"(revision {source.revision or 'default'}); pin data.revision or update data.expected_rows"
+        )
+    return table

@@ -70,6 +70,9 @@ class RunLayout:
     def gguf(self, quant: str) -> Path:
         return self.gguf_dir / f"{self.root.name}-{quant}.gguf"
 
+    def base_gguf(self, quant: str) -> Path:
+        return self.gguf_dir / f"base-{quant}.gguf"
+
     @property
     def parity(self) -> Path:
         return self.gguf_dir / "parity.json"

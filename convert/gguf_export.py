@@ -20,7 +20,7 @@ from common.layout import LLAMA_CPP_PYTHON_VERSION, llama_cpp_source_dir
 
 # Types llama_model_quantize takes (llama.h's llama_ftype); f16 and bf16 come from the converter.
 QUANT_FTYPES = {"q8_0": 7, "q6_k": 18, "q5_k_m": 17, "q4_k_m": 15}
-CONVERTER_OUTTYPES = {"f16": "f16", "bf16": "bf16"}
+CONVERTER_OUTTYPES = {"f16": "f16", "bf16": "bf16", "q8_0": "q8_0"}
 
 
 def converter_script() -> Path:

@@ -120,6 +120,10 @@ def run_convert(config: RunConfig) -> int:
         figures[quant] = steps.record(quant, quant_inputs, target, sha256=sha256_file(target), **peak.figures())
         console.print(f"{quant}: {target.name} {target.stat().st_size / 2**20:,.0f} MiB in {peak.seconds:.1f} s")
 
+    # 3b. the untuned base, for evaluating base against tuned in the same runtime
+    if config.convert.base_quant:
+        figures.update(_export_base(config, layout, base_dir, steps, sampling, runtime_version))
+
     # 4. Ollama Modelfile for the served quantization
     served = config.serve.quant if config.serve.quant in config.convert.quant_types else (quants or [outtype])[-1]
     atomic_write_text(layout.modelfile, render_modelfile(layout.gguf(served).name, sampling["temperature"],
@@ -133,8 +137,10 @@ def run_convert(config: RunConfig) -> int:
     print_parity(report)
 
     artifacts = {}
-    for kind in [outtype, *quants]:
-        path = layout.gguf(kind)
+    kinds = [(kind, layout.gguf(kind)) for kind in [outtype, *quants]]
+    if config.convert.base_quant:
+        kinds.append((f"base-{config.convert.base_quant}", layout.base_gguf(config.convert.base_quant)))
+    for kind, path in kinds:
         artifacts[kind] = {"file": path.name, "bytes": path.stat().st_size, "sha256": figures[kind]["sha256"],
                            "file_type": gguf_export.gguf_metadata(path).get("general.file_type")}
     metadata = gguf_export.gguf_metadata(full)
@@ -162,6 +168,30 @@ def run_convert(config: RunConfig) -> int:
     write_manifest(layout.gguf_dir, "convert", body)
     console.print(f"[green]convert done[/] in {body['wall_seconds']} s: {layout.gguf_dir}")
     return 0
+
+
+def _export_base(config: RunConfig, layout: RunLayout, base_dir: Path, steps: StepLog, sampling: dict,
+                 runtime_version: str) -> dict:
+    quant = config.convert.base_quant
+    target = layout.base_gguf(quant)
+    step = f"base-{quant}"
+    inputs = digest(_base_fingerprint(base_dir, config.model.revision), quant, runtime_version, sampling)
+    if steps.is_current(step, inputs, target):
+        console.print(f"[dim]{step}: unchanged, kept {target.name}[/]")
+        return {step: {**steps.records[step], "skipped": True}}
+    log = layout.gguf_dir / "convert-base.log"
+    with PeakMemory() as peak, staged_file(target) as staging:
+        if quant in gguf_export.CONVERTER_OUTTYPES:  # the converter writes f16, bf16 and q8_0 itself
+            gguf_export.convert_to_gguf(base_dir, staging, quant, f"{config.name}-base", sampling, log)
+        else:
+            full = staging.with_name(staging.name + ".f16")
+            try:
+                gguf_export.convert_to_gguf(base_dir, full, "f16", f"{config.name}-base", sampling, log)
+                gguf_export.quantize(full, staging, quant, config.convert.threads, layout.gguf_dir / "quantize.log")
+            finally:
+                full.unlink(missing_ok=True)
+    console.print(f"{step}: {target.name} {target.stat().st_size / 2**20:,.0f} MiB in {peak.seconds:.1f} s")
+    return {step: steps.record(step, inputs, target, sha256=sha256_file(target), **peak.figures())}
 
 
 def _load_reference_model(base_dir: Path, adapter_dir: Path, trained_4bit: bool, device: str, dtype):

@@ -12,8 +12,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from common.config import DataSection, DataSource
-from common.data import load_table, source_fingerprint
+from common.config import DataSection
+from common.data import load_source, source_fingerprint, validation_split
 from common.errors import UserError
 from common.reasoning import render_training_pair
 
@@ -28,23 +28,6 @@ class PreparedData:
     counts: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
     heldout: list = field(default_factory=list)  # (prompt, completion) text pairs for convert's parity check
-
-
-def _load(source: DataSource):
-    table = load_table(
-        source.source,
-        source.columns.model_dump(),
-        subset=source.subset,
-        revision=source.revision,
-        split=source.split,
-        max_rows=source.max_rows,
-    )
-    if source.expected_rows is not None and source.max_rows is None and len(table) != source.expected_rows:
-        raise UserError(
-            f"{source.source}: {len(table)} rows, but the config expects {source.expected_rows} "
-            f"(revision {source.revision or 'default'}); pin data.revision or update data.expected_rows"
-        )
-    return table
 
 
 def tokenize_row(tokenizer, question: str, reasoning: str, response: str) -> dict:
@@ -82,18 +65,17 @@ def prepare_sft_data(data: DataSection, tokenizer, max_seq_length: int) -> Prepa
     counts: Counter = Counter()
     sources = {"train": {"source": data.source, "subset": data.subset, "revision": data.revision,
                          "fingerprint": source_fingerprint(data.source, data.revision)}}
-    table = _load(data)
+    table = load_source(data)
     if len(table) == 0:
         raise UserError(f"{data.source}: the data set has no rows")
     if data.validation_source is not None:
-        train_table, validation_table = table, _load(data.validation_source)
+        train_table, validation_table = table, load_source(data.validation_source)
         sources["validation"] = {"source": data.validation_source.source,
                                  "fingerprint": source_fingerprint(data.validation_source.source,
                                                                    data.validation_source.revision)}
     elif data.validation_fraction > 0:
-        size = min(data.validation_max_rows, max(1, round(len(table) * data.validation_fraction)))
-        split = table.train_test_split(test_size=size, seed=data.seed, shuffle=True)
-        train_table, validation_table = split["train"], split["test"]
+        train_table, validation_table = validation_split(table, data.validation_fraction,
+                                                         data.validation_max_rows, data.seed)
     else:
         train_table, validation_table = table, None
 
@@ -110,7 +92,7 @@ def prepare_sft_data(data: DataSection, tokenizer, max_seq_length: int) -> Prepa
 
     replay = data.replay
     if replay is not None and replay.ratio > 0:
-        replay_rows = _tokenize(_load(replay), tokenizer, max_seq_length, False, counts, "replay")
+        replay_rows = _tokenize(load_source(replay), tokenizer, max_seq_length, False, counts, "replay")
         wanted = round(len(train) * replay.ratio / (1 - replay.ratio))
         if len(replay_rows) == 0 or wanted == 0:
             counts["replay_rows_mixed"] = 0
