@@ -156,6 +156,9 @@ def run_sft(config: RunConfig) -> Path:
         print(f"starting fresh: removing earlier checkpoints in {layout.checkpoints} (resume=true continues them)")
         shutil.rmtree(layout.checkpoints)
 
+    from transformers import set_seed
+
+    set_seed(config.train.seed)  # adapter init draws from the global RNG before the Trainer seeds it
     if placement.backend == "unsloth":
         model, tokenizer = load_with_unsloth(config)
     else:

@@ -1,0 +1,80 @@
+"""Shared fixtures: the real CLIs on the offline tiny model, one trained and converted run for
+the whole session, and one real llama.cpp server on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "tiny-cpu.yaml"
+REAL = ROOT / "configs" / "r1-distill-llama-8b-medical.yaml"
+API_KEY = "test-key-123"
+
+# Short but real: the same recipe as the demo, fewer steps.
+TRAIN_OVERRIDES = ["train.max_steps=30", "train.eval_every=10", "train.save_every=10", "train.logging_every=5",
+                   "data.validation_fraction=0.05", "convert.parity.prompts=8", "convert.parity.max_tokens=96"]
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run `python -m <stage> ...` as a user would, from the repository root."""
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=environment, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit code 2, one line on stderr naming the problem, no traceback."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, lines
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    path = ROOT / ".assets" / "tiny-r1-llama"
+    if not (path / "model.safetensors").is_file():
+        pytest.fail("the offline tiny model is missing: run `make setup` (make test does it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def session_runs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="session")
+def trained_run(session_runs, tiny_model) -> dict:
+    """train then convert the tiny profile once; tests read its artifacts."""
+    overrides = [f"runs_dir={session_runs}", "name=session", *TRAIN_OVERRIDES]
+    train = run_cli("train", "--config", str(TINY), *overrides)
+    assert train.returncode == 0, train.stderr[-3000:]
+    convert = run_cli("convert", "--config", str(TINY), *overrides)
+    assert convert.returncode == 0, convert.stdout[-3000:] + convert.stderr[-3000:]
+    root = session_runs / "session"
+    return {"root": root, "overrides": overrides, "train": train, "convert": convert,
+            "adapter_manifest": json.loads((root / "adapter" / "manifest.json").read_text()),
+            "gguf_manifest": json.loads((root / "gguf" / "manifest.json").read_text())}
+
+
+@pytest.fixture(scope="session")
+def server(trained_run):
+    """The serve stage on the session run's q4_k_m GGUF, with an API key, on 127.0.0.1."""
+    from common.endpoint import LocalServer
+
+    overrides = [*trained_run["overrides"], f"serve.api_key={API_KEY}", "serve.n_ctx=1024",
+                 "sampling.max_tokens=64"]
+    with LocalServer(str(TINY), overrides, timeout_s=90, log_file=trained_run["root"] / "server.log") as running:
+        running.api_key = API_KEY
+        running.model = "session"
+        yield running

@@ -1,0 +1,85 @@
+"""Run config: typed, validated, overridable; bad config stops before any work with exit code 2."""
+
+import pytest
+
+from common.config import load_config
+from common.errors import UserError
+from tests.conftest import REAL, ROOT, TINY, assert_user_error, run_cli
+
+
+def test_both_profiles_load_with_the_settings_the_issue_names():
+    real = load_config(REAL)
+    assert real.model.id == "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
+    assert (real.data.source, real.data.subset, real.data.expected_rows) == (
+        "FreedomIntelligence/medical-o1-reasoning-SFT", "en", 19704)
+    assert real.data.revision
+    assert (real.lora.r, real.lora.alpha, real.lora.load_in_4bit) == (16, 16, True)
+    assert sorted(real.lora.target_modules) == sorted(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    assert real.model.max_seq_length == 2048
+    assert (real.sampling.temperature, real.sampling.top_p) == (0.6, 0.95)
+    tiny = load_config(TINY)
+    assert tiny.train.device == "cpu" and not tiny.lora.load_in_4bit
+
+
+def test_overrides_are_typed_and_scientific_notation_is_a_number():
+    config = load_config(TINY, ["train.max_steps=7", "train.learning_rate=5e-4", "lora.rslora=true",
+                                "convert.quant_types=[q4_k_m]"])
+    assert config.train.max_steps == 7
+    assert config.train.learning_rate == pytest.approx(5e-4)
+    assert config.lora.rslora is True
+    assert config.convert.quant_types == ["q4_k_m"]
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("train.lrr=1", "unknown key 'train.lrr'"),
+    ("train.max_steps=ten", "'train.max_steps'"),
+    ("train.max_steps='10'", "'train.max_steps'"),
+    ("lora.r=0", "positive"),
+    ("convert.quant_types=[q3_k]", "convert.quant_types"),
+    ("serve.port=70000", "serve.port"),
+    ("nonsense", "not key=value"),
+])
+def test_bad_values_name_the_key_and_the_file(override, needle):
+    with pytest.raises(UserError) as error:
+        load_config(TINY, [override])
+    assert needle in str(error.value)
+    if "=" in override:
+        assert str(TINY) in str(error.value)
+
+
+def test_bad_config_on_the_command_line_is_one_line_exit_2_and_creates_nothing(tmp_path):
+    runs = tmp_path / "runs"
+    for override in ("train.lrr=1", "train.max_steps=ten", "lora.r=0"):
+        result = run_cli("train", "--config", str(TINY), f"runs_dir={runs}", override)
+        assert_user_error(result, str(TINY))
+    assert not runs.exists()
+
+
+def test_missing_config_file_is_a_user_error(tmp_path):
+    result = run_cli("convert", "--config", str(tmp_path / "nope.yaml"))
+    assert_user_error(result, "config file not found")
+
+
+def test_data_file_missing_or_without_a_column_stops_before_any_output(tmp_path):
+    runs = tmp_path / "runs"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"Question": "q", "Response": "r"}\n')
+    result = run_cli("train", "--config", str(TINY), f"runs_dir={runs}", f"data.source={bad}")
+    assert_user_error(result, "Complex_CoT")
+    result = run_cli("train", "--config", str(TINY), f"runs_dir={runs}", f"data.source={tmp_path / 'absent.jsonl'}")
+    assert_user_error(result, "not found")
+    assert not runs.exists()
+
+
+def test_real_profile_without_cuda_points_to_the_demo(tmp_path):
+    runs = tmp_path / "runs"
+    result = run_cli("train", "--config", str(REAL), f"runs_dir={runs}")
+    assert_user_error(result, "CUDA", "make demo")
+    assert not runs.exists()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in ci and "make test" in readme

@@ -1,0 +1,130 @@
+"""convert/: merged model, GGUFs that carry the R1 template and ids, and a parity ladder that
+proves each artifact behaves like the one before it."""
+
+import json
+
+import pytest
+import torch
+
+from tests.conftest import TINY, assert_user_error, run_cli
+
+# Thresholds this project states (README): the merge and the f16 export must be near-lossless,
+# quantization may cost, but within these bounds on the tiny model.
+MERGED_MIN_TOP1 = 0.98
+F16_MIN_TOP1 = 0.99
+F16_MAX_KL = 1e-3
+Q8_MIN_TOP1 = 0.95
+Q4_MIN_TOP1 = 0.75
+Q4_MAX_KL = 0.1
+
+
+def test_convert_writes_every_artifact(trained_run):
+    gguf = trained_run["root"] / "gguf"
+    for name in ("session-f16.gguf", "session-q8_0.gguf", "session-q4_k_m.gguf", "base-q8_0.gguf",
+                 "Modelfile", "parity.json", "manifest.json"):
+        assert (gguf / name).is_file(), name
+    merged = trained_run["root"] / "merged"
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "chat_template.jinja", "generation_config.json"):
+        assert (merged / name).is_file(), name
+    assert not list(gguf.glob(".*partial*")) and not list(trained_run["root"].glob(".*partial*"))
+
+
+def test_parity_ladder_meets_the_stated_thresholds(trained_run):
+    parity = json.loads((trained_run["root"] / "gguf" / "parity.json").read_text())
+    assert parity["passed"] and parity["tokenization"]["identical"] and parity["chat_prompt"]["identical"]
+    steps = {row["step"].split(":")[0] + ":" + row["artifact"].split("-")[-1]: row for row in parity["steps"]}
+    merged, f16 = parity["steps"][1], parity["steps"][2]
+    q8, q4 = parity["steps"][3], parity["steps"][4]
+    assert merged["vs_previous"]["top1_agreement"] >= MERGED_MIN_TOP1
+    assert f16["vs_previous"]["top1_agreement"] >= F16_MIN_TOP1
+    assert f16["vs_previous"]["mean_kl"] <= F16_MAX_KL
+    assert q8["vs_previous"]["top1_agreement"] >= Q8_MIN_TOP1
+    assert q4["vs_a"]["top1_agreement"] >= Q4_MIN_TOP1 and q4["vs_a"]["mean_kl"] <= Q4_MAX_KL
+    assert len(steps) == 5 and parity["tokens_scored"] > 200
+
+
+def test_gguf_carries_template_special_ids_and_sampling(trained_run):
+    metadata = trained_run["gguf_manifest"]["gguf_metadata"]
+    assert metadata["tokenizer.ggml.pre"] == "llama-bpe"
+    assert (metadata["tokenizer.ggml.bos_token_id"], metadata["tokenizer.ggml.eos_token_id"]) == ("128000", "128001")
+    assert metadata["tokenizer.ggml.padding_token_id"] is not None
+    assert float(metadata["general.sampling.temp"]) == pytest.approx(0.6)
+    assert float(metadata["general.sampling.top_p"]) == pytest.approx(0.95)
+    assert trained_run["gguf_manifest"]["chat_template_embedded"]
+
+
+def test_modelfile_has_the_r1_template_stops_and_sampling(trained_run):
+    text = (trained_run["root"] / "gguf" / "Modelfile").read_text()
+    assert text.startswith("FROM ./session-q4_k_m.gguf")
+    assert text.count("PARAMETER stop") == 4 and "<｜Assistant｜><think>" in text
+    assert "PARAMETER temperature 0.6" in text and "PARAMETER top_p 0.95" in text
+
+
+def test_a_rerun_skips_unchanged_steps(trained_run):
+    gguf = trained_run["root"] / "gguf"
+    before = {p.name: p.stat().st_mtime_ns for p in gguf.glob("*.gguf")}
+    result = run_cli("convert", "--config", str(TINY), *trained_run["overrides"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("unchanged") >= 5
+    assert {p.name: p.stat().st_mtime_ns for p in gguf.glob("*.gguf")} == before
+
+
+def test_shard_wise_merge_equals_peft_merge(trained_run, tiny_model, tmp_path):
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from convert.merge import merge_adapter
+
+    adapter = trained_run["root"] / "adapter"
+    out = tmp_path / "merged"
+    out.mkdir()
+    figures = merge_adapter(tiny_model, adapter, out, "float32", onto_dequantized=False, max_shard_bytes=40_000_000)
+    assert figures["shards"] > 1 and (out / "model.safetensors.index.json").is_file()
+    index = json.loads((out / "model.safetensors.index.json").read_text())["weight_map"]
+    ours = {}
+    for shard in set(index.values()):
+        ours.update(load_file(out / shard))
+    base = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    reference = PeftModel.from_pretrained(base, adapter).merge_and_unload().state_dict()
+    for name, tensor in reference.items():
+        assert torch.allclose(ours[name], tensor, atol=1e-5), name
+
+
+def test_merge_onto_the_dequantized_4bit_base(trained_run, tiny_model, tmp_path):
+    from safetensors.torch import load_file
+
+    from convert.merge import merge_adapter, nf4_round_trip, read_adapter
+
+    adapter = trained_run["root"] / "adapter"
+    out = tmp_path / "merged"
+    out.mkdir()
+    merge_adapter(tiny_model, adapter, out, "float32", onto_dequantized=True)
+    merged = load_file(out / "model.safetensors")
+    base = load_file(tiny_model / "model.safetensors")
+    updates, _, _ = read_adapter(adapter)
+    name = "model.layers.0.self_attn.q_proj.weight"
+    expected = nf4_round_trip(base[name], "cpu").float() + updates[name].delta()
+    assert torch.allclose(merged[name], expected, atol=1e-5)
+    assert not torch.allclose(merged[name], base[name].float() + updates[name].delta(), atol=1e-4)
+
+
+def test_bad_convert_inputs_stop_with_one_line(trained_run, tmp_path):
+    runs = tmp_path / "runs"
+    assert_user_error(run_cli("convert", "--config", str(TINY), f"runs_dir={runs}"), "make train")
+    half = runs / "tiny-cpu" / "adapter"
+    half.mkdir(parents=True)
+    (half / "adapter_config.json").write_text("{}")
+    assert_user_error(run_cli("convert", "--config", str(TINY), f"runs_dir={runs}"), "half-written")
+    mismatch = run_cli("convert", "--config", str(TINY), *trained_run["overrides"], "model.id=/tmp/other-model")
+    assert_user_error(mismatch, "trained on")
+    assert_user_error(run_cli("convert", "--config", str(TINY), "convert.quant_types=[q3_k_xs]"), "quant_types")
+    assert not list(runs.rglob("*.gguf"))
+
+
+def test_too_little_disk_is_refused_before_writing(tmp_path):
+    from common.artifacts import require_free_disk
+    from common.errors import UserError
+
+    with pytest.raises(UserError, match="not enough disk"):
+        require_free_disk(tmp_path, 10**18, "the merged model")

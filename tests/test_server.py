@@ -1,0 +1,115 @@
+"""The serve stage's OpenAI-compatible server, for real, on 127.0.0.1 with the tiny GGUF."""
+
+import concurrent.futures
+import json
+
+import httpx
+import pytest
+from openai import OpenAI
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return OpenAI(base_url=f"{server.url}/v1", api_key=server.api_key, timeout=60, max_retries=0)
+
+
+def post(server, path, body, key=None, raw=None):
+    headers = {"Authorization": f"Bearer {key or server.api_key}", "Content-Type": "application/json"}
+    return httpx.post(f"{server.url}{path}", headers=headers, content=raw if raw is not None else json.dumps(body),
+                      timeout=60)
+
+
+QUESTION = [{"role": "user", "content": "A 58-year-old man has chest pain and ST elevation in II, III, aVF. Diagnosis?"}]
+
+
+def test_health_and_models(server):
+    assert httpx.get(f"{server.url}/health", timeout=5).json()["status"] == "ok"
+    models = httpx.get(f"{server.url}/v1/models", headers={"Authorization": f"Bearer {server.api_key}"}, timeout=5)
+    assert [m["id"] for m in models.json()["data"]] == ["session"]
+
+
+def test_chat_reply_has_the_shape_the_eval_harness_reads(client):
+    reply = client.chat.completions.create(model="session", messages=QUESTION, max_tokens=48, seed=1)
+    message = reply.choices[0].message
+    extra = message.model_extra
+    assert "reasoning_content" in extra and extra["reasoning"] == extra["reasoning_content"]
+    assert isinstance(message.content, str)
+    assert "</think>" not in message.content and "<think>" not in extra["reasoning_content"]
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    assert reply.usage.completion_tokens > 0
+
+
+def test_cut_inside_the_thinking_gives_empty_content_and_length(client):
+    reply = client.chat.completions.create(model="session", messages=QUESTION, max_tokens=2, seed=3)
+    assert reply.choices[0].finish_reason == "length"
+    assert reply.choices[0].message.content == ""
+    assert reply.choices[0].message.model_extra["reasoning_content"]
+
+
+def test_streaming_separates_reasoning_from_content(client):
+    reasoning, content, finishes = [], [], []
+    for chunk in client.chat.completions.create(model="session", messages=QUESTION, max_tokens=40, stream=True, seed=2):
+        delta = chunk.choices[0].delta
+        extra = delta.model_extra or {}
+        if extra.get("reasoning_content"):
+            reasoning.append(extra["reasoning_content"])
+            assert extra["reasoning"] == extra["reasoning_content"]
+        if delta.content:
+            content.append(delta.content)
+        if chunk.choices[0].finish_reason:
+            finishes.append(chunk.choices[0].finish_reason)
+    assert reasoning and finishes
+    assert "</think>" not in "".join(reasoning) + "".join(content)
+
+
+def test_r1_sampling_defaults_apply_when_the_request_sets_none(server):
+    # same seed, no sampling fields vs the R1 values given explicitly: identical text
+    implicit = post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 24, "seed": 7}).json()
+    explicit = post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 24, "seed": 7,
+                                                      "temperature": 0.6, "top_p": 0.95}).json()
+    greedy = post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 24, "seed": 7,
+                                                    "temperature": 0.0}).json()
+    text = lambda reply: reply["choices"][0]["message"]["reasoning_content"] + reply["choices"][0]["message"]["content"]
+    assert text(implicit) == text(explicit)
+    assert text(implicit) != text(greedy)
+
+
+@pytest.mark.parametrize("body,raw,status,code", [
+    (None, b'{"messages": [', 400, None),
+    ({"model": "gpt-4", "messages": QUESTION}, None, 404, "model_not_found"),
+    ({"messages": QUESTION, "max_tokens": -5}, None, 400, None),
+    ({"messages": QUESTION, "max_tokens": 10**7}, None, 400, None),
+    ({"messages": [{"role": "user", "content": "fever " * 3000}], "max_tokens": 8}, None, 400, "context_length_exceeded"),
+])
+def test_bad_requests_get_openai_errors_and_the_server_keeps_serving(server, body, raw, status, code):
+    response = post(server, "/v1/chat/completions", body, raw=raw)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"] and error["type"]
+    if code:
+        assert error["code"] == code
+    assert post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 4}).status_code == 200
+
+
+def test_wrong_api_key_is_401(server):
+    response = post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 4}, key="wrong")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_completions_endpoint(server):
+    response = post(server, "/v1/completions", {"prompt": "The heart has four", "max_tokens": 4})
+    assert response.status_code == 200 and response.json()["choices"][0]["text"] is not None
+
+
+def test_load_32_requests_from_8_clients(server):
+    """Bounded: 32 short requests, 8 at a time, loopback only, 240 s at most."""
+    def ask(index):
+        response = post(server, "/v1/chat/completions",
+                        {"messages": [{"role": "user", "content": f"Question {index}: fever and rash?"}],
+                         "max_tokens": 12, "seed": index})
+        return response.status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(ask, range(32), timeout=240))
+    assert statuses == [200] * 32
+    assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200

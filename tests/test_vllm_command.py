@@ -1,0 +1,48 @@
+"""vLLM backend: the exact command lines, and a clear stop where vLLM cannot run."""
+
+from pathlib import Path
+
+from common.config import load_config
+from serve.vllm_backend import lora_rank_for, vllm_command
+from tests.conftest import REAL, TINY, assert_user_error, run_cli
+
+
+def fake_run(tmp_path, rank=16):
+    root = tmp_path / "runs" / "r1-distill-llama-8b-medical"
+    (root / "merged").mkdir(parents=True)
+    (root / "merged" / "manifest.json").write_text('{"stage": "merge"}')
+    (root / "adapter").mkdir()
+    (root / "adapter" / "manifest.json").write_text('{"stage": "train"}')
+    (root / "adapter" / "adapter_config.json").write_text(f'{{"r": {rank}}}')
+    return root
+
+
+def test_merged_model_command(tmp_path):
+    root = fake_run(tmp_path)
+    config = load_config(REAL, [f"runs_dir={tmp_path / 'runs'}", "serve.backend=vllm", "serve.vllm.max_model_len=4096",
+                                "serve.vllm.gpu_memory_utilization=0.85", "serve.vllm.tensor_parallel_size=2"])
+    assert vllm_command(config) == [
+        "vllm", "serve", str(root / "merged"), "--served-model-name", "r1-distill-llama-8b-medical",
+        "--host", "127.0.0.1", "--port", "8000", "--max-model-len", "4096", "--gpu-memory-utilization", "0.85",
+        "--tensor-parallel-size", "2", "--reasoning-parser", "deepseek_r1",
+    ]
+
+
+def test_base_plus_adapter_command_fits_the_rank(tmp_path):
+    root = fake_run(tmp_path, rank=48)
+    config = load_config(REAL, [f"runs_dir={tmp_path / 'runs'}", "serve.backend=vllm", "serve.vllm.source=adapter",
+                                "serve.api_key=secret", "serve.model_name=medical"])
+    assert vllm_command(config) == [
+        "vllm", "serve", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "--served-model-name",
+        "DeepSeek-R1-Distill-Llama-8B", "--enable-lora", "--lora-modules", f"medical={root / 'adapter'}",
+        "--max-lora-rank", "64", "--host", "127.0.0.1", "--port", "8000", "--max-model-len", "8192",
+        "--gpu-memory-utilization", "0.9", "--tensor-parallel-size", "1", "--reasoning-parser", "deepseek_r1",
+        "--api-key", "secret",
+    ]
+    assert [lora_rank_for(r) for r in (8, 16, 17, 128, 300)] == [8, 16, 32, 128, 320]
+
+
+def test_without_vllm_or_gpu_it_stops_at_once(tmp_path):
+    result = run_cli("serve", "--config", str(TINY), "serve.backend=vllm", f"runs_dir={tmp_path}")
+    assert_user_error(result, "vLLM" if "not installed" in result.stderr else "CUDA")
+    assert not Path(tmp_path / "tiny-cpu").exists()
