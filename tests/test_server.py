@@ -69,7 +69,8 @@ def test_r1_sampling_defaults_apply_when_the_request_sets_none(server):
                                                       "temperature": 0.6, "top_p": 0.95}).json()
     greedy = post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 24, "seed": 7,
                                                     "temperature": 0.0}).json()
-    text = lambda reply: reply["choices"][0]["message"]["reasoning_content"] + reply["choices"][0]["message"]["content"]
+    def text(reply):
+        return reply["choices"][0]["message"]["reasoning_content"] + reply["choices"][0]["message"]["content"]
     assert text(implicit) == text(explicit)
     assert text(implicit) != text(greedy)
 
