@@ -200,6 +200,33 @@ class EvalSection(Section):
     seed: int = 0
 
 
+class RewardWeights(Section):
+    format: float = 0.5
+    correctness: float = 1.0
+    length: float = 0.5
+
+
+class GrpoSection(Section):
+    source: str = Field("data/medical_mc_train.jsonl", description="rows with question, options (A-D), answer")
+    max_rows: int | None = Field(None, gt=0)
+    start_from: Literal["sft_adapter", "base"] = Field(
+        "sft_adapter", description="continue the run's SFT adapter, or a fresh LoRA on the base"
+    )
+    output_name: str | None = Field(None, description="run name for the GRPO adapter; null = <name>-grpo")
+    num_generations: int = Field(6, ge=2)
+    prompts_per_step: int = Field(1, gt=0)
+    max_prompt_length: int = Field(512, gt=0)
+    max_completion_length: int = Field(1024, gt=0)
+    learning_rate: float = Field(5e-6, gt=0)
+    beta: float = Field(0.0, ge=0, description="KL weight against the adapter-free base (TRL's reference with LoRA)")
+    temperature: float = Field(0.9, gt=0)
+    max_steps: int = Field(100, gt=0)
+    save_every: int = Field(50, gt=0)
+    logging_every: int = Field(1, gt=0)
+    use_vllm: Literal["auto", "on", "off"] = "auto"
+    reward_weights: RewardWeights = RewardWeights()
+
+
 class RunConfig(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     runs_dir: str = "runs"
@@ -211,6 +238,7 @@ class RunConfig(Section):
     serve: ServeSection = ServeSection()
     sampling: SamplingSection = SamplingSection()
     eval: EvalSection = EvalSection()
+    grpo: GrpoSection = GrpoSection()
     _source_file: str | None = PrivateAttr(None)
 
     @property

@@ -82,7 +82,10 @@ def read_adapter(adapter_dir: Path) -> tuple[dict[str, LoraUpdate], dict[str, to
 def nf4_round_trip(weight: torch.Tensor, device: str) -> torch.Tensor:
     """The weight as a bitsandbytes 4-bit (NF4, blocks of 64, double-quantized statistics) layer
     computes with it: quantized, then dequantized."""
-    import bitsandbytes.functional as bnb_functional
+    try:
+        import bitsandbytes.functional as bnb_functional
+    except ImportError:
+        raise UserError("merging onto the dequantized 4-bit base needs bitsandbytes (pip install bitsandbytes)") from None
 
     source = weight.to(device=device, dtype=torch.bfloat16)
     packed, state = bnb_functional.quantize_4bit(source, blocksize=64, quant_type="nf4", compress_statistics=True)
@@ -198,3 +201,18 @@ def copy_model_files(base_dir: Path, adapter_dir: Path, out_dir: Path, dtype: st
     generation.update({"do_sample": True, "bos_token_id": config.get("bos_token_id"),
                        "eos_token_id": config.get("eos_token_id"), **sampling})
     generation_path.write_text(json.dumps(generation, indent=2) + "\n")
+
+
+def merge_in_memory(model, adapter_dir: Path, onto_dequantized: bool) -> None:
+    """Apply the adapter to a loaded model's weights in place (for comparing merge bases without
+    writing a second merged model)."""
+    updates, replacements, _ = read_adapter(adapter_dir)
+    device = next(model.parameters()).device
+    parameters = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, update in updates.items():
+            weight = parameters[name]
+            base = nf4_round_trip(weight.data, device.type) if onto_dequantized else weight.data.float().cpu()
+            weight.data = (base.float() + update.delta()).to(device=device, dtype=weight.dtype)
+        for name, tensor in replacements.items():
+            parameters[name].data = tensor.to(device=device, dtype=parameters[name].dtype)

@@ -263,6 +263,24 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
                 previous._probs = None  # free what the next step no longer needs
             previous = scores
 
+    merge_bases = None
+    if trained_4bit:
+        # A QLoRA adapter can be merged onto either base; score the one not written, in memory.
+        from convert.merge import merge_in_memory
+
+        written = config.convert.merge_base == "dequantized"
+
+        def other_merge():
+            model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype, device_map={"": device}).eval()
+            merge_in_memory(model, layout.adapter, onto_dequantized=not written)
+            return model
+
+        other = parity.Scores(torch_step(other_merge), items)
+        merged_scores = {"original": None, "dequantized": None}
+        merged_scores["dequantized" if written else "original"] = steps[1]["vs_previous"]
+        merged_scores["original" if written else "dequantized"] = parity.compare(reference, other)
+        merge_bases = {"written": config.convert.merge_base, "vs_a": merged_scores}
+
     full = layout.gguf(outtype)
     mismatches = parity.tokenization_mismatches(tokenizer, full, samples)
     chat = parity.chat_prompt_check(full, [sample.prompt.split("<｜User｜>", 1)[-1].split("<｜Assistant｜>")[0]
@@ -288,6 +306,7 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
         "merge_base": "dequantized-4bit" if (trained_4bit and config.convert.merge_base == "dequantized") else "original",
         "thresholds": settings.model_dump(),
         "steps": steps,
+        "merge_bases": merge_bases,
         "tokenization": {"identical": not mismatches, "texts_checked": 2 * len(samples), "mismatches": mismatches},
         "chat_prompt": chat,
         "failures": failures,

@@ -57,6 +57,8 @@ class RichProgress(TrainerCallback):
             self.stats["lr"] = f"{logs['learning_rate']:.2e}"
         if "eval_loss" in logs:
             self.stats["val"] = f"{logs['eval_loss']:.4f}"
+        if "reward" in logs:  # GRPO
+            self.stats["reward"] = f"{logs['reward']:.3f}"
         self._refresh(state)
 
     def _refresh(self, state) -> None:
@@ -104,3 +106,24 @@ class FreeDiskGuard(TrainerCallback):
         if saving:
             require_free_disk(self.folder, self.checkpoint_bytes, f"the checkpoint at step {state.global_step}")
         return control
+
+
+class StepTimer(TrainerCallback):
+    """Wall time and real tokens at every step, for steady-state throughput (after warm-up)."""
+
+    def __init__(self, warmup_steps: int = 3) -> None:
+        self.warmup_steps = warmup_steps
+        self.marks: list[tuple[int, float, int]] = []
+
+    def on_step_end(self, args, state, control, **kwargs):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.marks.append((state.global_step, time.perf_counter(), int(state.num_input_tokens_seen)))
+
+    def steady_tokens_per_second(self) -> float | None:
+        if len(self.marks) <= self.warmup_steps + 1:
+            return None
+        (_, start, tokens_start), (_, end, tokens_end) = self.marks[self.warmup_steps], self.marks[-1]
+        return round((tokens_end - tokens_start) / (end - start), 1) if end > start else None

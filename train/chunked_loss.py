@@ -1,9 +1,10 @@
-"""Cross-entropy through the LM head in row chunks, for the positions that carry a label.
+"""Per-token log-probabilities through the LM head in row chunks, for labelled positions only.
 
-With a 128,256-token vocabulary the full logits of a 2,048-token batch are a gigabyte, and on
-a CPU the log-softmax over them costs more than the whole model. TRL and Liger fuse this with
+With a 128,256-token vocabulary the full logits of a 2,048-token batch are a gigabyte, and on a
+CPU the log-softmax over them costs more than the whole model. TRL and Liger fuse this with
 Triton kernels, which need a GPU; this is the same computation in plain PyTorch: logits exist
-one chunk at a time, are recomputed in the backward pass, and prompt positions are skipped.
+one chunk at a time and are recomputed in the backward pass. Under autocast (bf16 on CPUs with
+AMX) the three products run in the autocast dtype; softmax statistics stay in float32.
 """
 
 from __future__ import annotations
@@ -13,50 +14,66 @@ import torch
 CHUNK_ROWS = 1024
 
 
-class ChunkedLinearCrossEntropy(torch.autograd.Function):
-    """sum over rows of -log softmax(hidden @ weight.T)[target]; `weight` may be frozen."""
+class ChunkedTokenLogProb(torch.autograd.Function):
+    """log softmax(hidden @ weight.T / temperature)[target] per row; `weight` may be frozen.
+
+    Also returns, without gradient, each row's entropy and whether the target is the argmax."""
 
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        # Under autocast (bf16 on CPUs with AMX) all three products run in the autocast dtype;
-        # softmax statistics and the loss stay in float32.
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0):
         device = hidden.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else weight.dtype
-        ctx.compute_dtype, ctx.input_dtype = dtype, hidden.dtype
-        lse_chunks, total = [], torch.zeros((), dtype=torch.float32, device=hidden.device)
+        ctx.compute_dtype, ctx.input_dtype, ctx.temperature = dtype, hidden.dtype, temperature
         weight_c = weight.to(dtype)
+        logp, lse, entropy, top1 = [], [], [], []
         for start in range(0, hidden.shape[0], CHUNK_ROWS):
             rows = hidden[start:start + CHUNK_ROWS].to(dtype)
             logits = (rows @ weight_c.T).float()
-            lse = torch.logsumexp(logits, dim=-1)
-            picked = logits.gather(1, targets[start:start + CHUNK_ROWS, None]).squeeze(1)
-            total += (lse - picked).sum()
-            lse_chunks.append(lse)
-        ctx.save_for_backward(hidden, weight, targets, torch.cat(lse_chunks) if lse_chunks else hidden.new_zeros(0))
-        return total
+            if temperature != 1.0:
+                logits.div_(temperature)
+            chunk_lse = torch.logsumexp(logits, dim=-1)
+            chunk_targets = targets[start:start + CHUNK_ROWS, None]
+            logp.append(logits.gather(1, chunk_targets).squeeze(1) - chunk_lse)
+            top1.append(logits.argmax(-1) == chunk_targets.squeeze(1))
+            logits.sub_(chunk_lse[:, None])  # now log-probabilities
+            entropy.append(-(logits.exp() * logits).sum(-1))
+            lse.append(chunk_lse)
+        empty = hidden.new_zeros(0, dtype=torch.float32)
+        lse_all = torch.cat(lse) if lse else empty
+        ctx.save_for_backward(hidden, weight, targets, lse_all)
+        entropy_all = torch.cat(entropy) if entropy else empty
+        top1_all = torch.cat(top1) if top1 else hidden.new_zeros(0, dtype=torch.bool)
+        ctx.mark_non_differentiable(entropy_all, top1_all)
+        return (torch.cat(logp) if logp else empty), entropy_all, top1_all
 
     @staticmethod
-    def backward(ctx, grad_total: torch.Tensor):
+    def backward(ctx, grad_logp, grad_entropy=None, grad_top1=None):
         hidden, weight, targets, lse = ctx.saved_tensors
-        dtype = ctx.compute_dtype
+        dtype, temperature = ctx.compute_dtype, ctx.temperature
         weight_c = weight.to(dtype)
-        grad_hidden = torch.empty(hidden.shape, dtype=ctx.input_dtype, device=hidden.device) if ctx.needs_input_grad[0] else None
+        grad_hidden = (torch.empty(hidden.shape, dtype=ctx.input_dtype, device=hidden.device)
+                       if ctx.needs_input_grad[0] else None)
         grad_weight = torch.zeros_like(weight, dtype=torch.float32) if ctx.needs_input_grad[1] else None
         for start in range(0, hidden.shape[0], CHUNK_ROWS):
             rows = hidden[start:start + CHUNK_ROWS].to(dtype)
             stop = start + rows.shape[0]
-            # d/dlogits of (lse - logit[target]) is softmax - onehot
-            probs = (rows @ weight_c.T).float().sub_(lse[start:stop, None]).exp_()
-            probs[torch.arange(rows.shape[0]), targets[start:stop]] -= 1.0
-            probs.mul_(grad_total)
-            probs = probs.to(dtype)
+            logits = (rows @ weight_c.T).float()
+            if temperature != 1.0:
+                logits.div_(temperature)
+            # d log p[target] / d logits = onehot - softmax
+            grad = logits.sub_(lse[start:stop, None]).exp_().neg_()
+            grad[torch.arange(rows.shape[0]), targets[start:stop]] += 1.0
+            grad.mul_(grad_logp[start:stop, None].float())
+            if temperature != 1.0:
+                grad.div_(temperature)
+            grad = grad.to(dtype)
             if grad_hidden is not None:
-                grad_hidden[start:stop] = (probs @ weight_c).to(ctx.input_dtype)
+                grad_hidden[start:stop] = (grad @ weight_c).to(ctx.input_dtype)
             if grad_weight is not None:
-                grad_weight += (probs.T @ rows).float()
+                grad_weight += (grad.T @ rows).float()
         if grad_weight is not None:
             grad_weight = grad_weight.to(weight.dtype)
-        return grad_hidden, grad_weight, None
+        return grad_hidden, grad_weight, None, None
 
 
 def causal_lm_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
@@ -69,10 +86,34 @@ def causal_lm_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Tensor
     hidden = base.model(**forward_inputs, use_cache=False).last_hidden_state
     targets = labels[:, 1:]
     mask = targets != -100
-    picked = hidden[:, :-1][mask]
-    lm_head = base.get_output_embeddings()
-    total = ChunkedLinearCrossEntropy.apply(picked, lm_head.weight, targets[mask])
+    logp, _, _ = ChunkedTokenLogProb.apply(hidden[:, :-1][mask], base.get_output_embeddings().weight, targets[mask])
+    total = -logp.sum()
     count = num_items_in_batch if num_items_in_batch is not None else mask.sum()
     if torch.is_tensor(count):
         count = count.to(total.device)
     return total / count
+
+
+class TrlChunkedLogProb:
+    """Stand-in for TRL's Triton `ChunkedLogProbFunction` (same call) where Triton is missing, so
+    TRL's GRPO trainer runs on a CPU torch. Entropy is returned without gradient (TRL uses it for
+    logging and token masking; an entropy bonus is not supported here)."""
+
+    @staticmethod
+    def apply(hidden, weight, bias, targets, temperature, chunk_size, final_logit_softcapping=None,
+              logit_scale=1.0, outputs=("entropy",)):
+        if bias is not None or final_logit_softcapping or logit_scale != 1.0:
+            raise ValueError("the CPU log-prob path supports LM heads without bias, softcapping or logit scale")
+        logp, entropy, top1 = ChunkedTokenLogProb.apply(hidden, weight, targets, float(temperature))
+        return (logp, entropy if "entropy" in outputs else None, None, None,
+                top1 if "is_top1" in outputs else None)
+
+
+def install_cpu_logprob_for_trl() -> bool:
+    """Use TrlChunkedLogProb inside TRL when its Triton kernel could not be imported."""
+    from trl.trainer import utils as trl_utils
+
+    if getattr(trl_utils, "_ChunkedLogProbFunction", None) is None:
+        trl_utils._ChunkedLogProbFunction = TrlChunkedLogProb
+        return True
+    return False

@@ -180,11 +180,12 @@ def run_sft(config: RunConfig) -> Path:
 
     from transformers import EarlyStoppingCallback
 
-    from train.callbacks import CheckpointOnInterrupt, FreeDiskGuard, RichProgress
+    from train.callbacks import CheckpointOnInterrupt, FreeDiskGuard, RichProgress, StepTimer
 
     args = _sft_config(config, layout, placement.device, micro_batch, data.validation is not None)
     interrupt = CheckpointOnInterrupt()
-    callbacks = [RichProgress(), interrupt, FreeDiskGuard(layout.checkpoints, checkpoint_bytes)]
+    timer = StepTimer()
+    callbacks = [RichProgress(), interrupt, FreeDiskGuard(layout.checkpoints, checkpoint_bytes), timer]
     if args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
     from train.trainer import PortableSFTTrainer
@@ -244,6 +245,7 @@ def run_sft(config: RunConfig) -> Path:
                 "steps": state.global_step,
                 "real_tokens_trained": tokens,
                 "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds else None,
+                "steady_tokens_per_second": timer.steady_tokens_per_second(),
                 "train_seconds": round(train_seconds, 1),
                 "wall_seconds": round(wall, 1),
                 "peak_gpu_memory_gib": _peak_gpu_gib(),

@@ -1,0 +1,62 @@
+"""python -m bench --config FILE [--out DIR] [--only train,convert,serve]
+
+Runs each benchmark in its own process and prints its table. On a machine without a GPU this is
+the tiny-model version (a few minutes); BENCHMARKS.md holds the GPU host's run and commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import report
+from common.layout import PROJECT_ROOT
+
+
+def run(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"failed: {' '.join(args)}\n{result.stderr[-1500:]}", file=sys.stderr)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results" / "local")
+    parser.add_argument("--only", default="train,convert,serve")
+    parser.add_argument("--steps", type=int, default=4)
+    args = parser.parse_args()
+    out = args.out / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(","))
+    runs = Path(tempfile.mkdtemp())
+    common = [f"runs_dir={runs}", "name=bench", "convert.quant_types=[q4_k_m]", "convert.base_quant=null",
+              "convert.parity.prompts=4", "convert.parity.max_tokens=64", "data.validation_fraction=0.05"]
+    if "train" in only:
+        for recipe in ("trl", "unsloth", "stage", "stage-bf16"):
+            run("bench.train_bench", "--recipe", recipe, "--config", args.config, "--rows", "160",
+                "--steps", str(args.steps), "--warmup", "2", "--out", str(out / f"train-{recipe}.json"))
+        results = [json.loads(p.read_text()) for p in sorted(out.glob("train-*.json"))]
+        print("\nTraining (rows shaped like medical-o1)\n" + report.train_table(results))
+    if "convert" in only or "serve" in only:
+        run("train", "--config", args.config, *common, "train.max_steps=2", "train.report_to=none")
+        run("convert", "--config", args.config, *common)
+        steps = runs / "bench" / "gguf" / "steps.json"
+        if steps.is_file():
+            (out / "convert.json").write_text(steps.read_text())
+            print("\nConvert\n" + report.convert_table(json.loads(steps.read_text())))
+    if "serve" in only:
+        run("bench.serve_bench", "--config", args.config, "--out", str(out / "serve-cpu.json"), *common)
+        if (out / "serve-cpu.json").is_file():
+            print("\nServe\n" + report.serve_table([json.loads((out / "serve-cpu.json").read_text())]))
+    print(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

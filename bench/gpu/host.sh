@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The GPU-host runs behind BENCHMARKS.md, one phase per device call (the host keeps /tmp while
+# it stays warm between calls). Results and logs go to $OUT.
+#   bash bench/gpu/host.sh train      install the train bundles, build the 8B-shaped model, (3) (2) (1)
+#   bash bench/gpu/host.sh train2     (4) bf16 LoRA, GRPO steps, 24 GB memory ceilings
+#   bash bench/gpu/host.sh llama      build llama-cpp-python with CUDA, merge + f16 GGUF of the stage's adapter
+#   bash bench/gpu/host.sh convert2   q4_k_m, parity ladder, serve speed on GPU and on 16 CPU threads
+set -uo pipefail
+phase=${1:?phase}
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 UNSLOTH_DISABLE_STATISTICS=1 TOKENIZERS_PARALLELISM=false
+export PYTHONPATH=/tmp/site:$PWD
+REAL=configs/r1-distill-llama-8b-medical.yaml
+M=/tmp/m8b
+RUNS=/tmp/runs8b
+log() { echo "== $(date +%T) $*"; }
+step() { local name=$1 limit=$2; shift 2; log "$name"; timeout "$limit" "$@" > "$OUT/$name.log" 2>&1; echo "rc=$?" >> "$OUT/$name.log"; tail -n 3 "$OUT/$name.log"; }
+
+case "$phase" in
+train)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+  log install; bash .gpu/install.sh .gpu /tmp/site > "$OUT/install.log" 2>&1; tar xzf .gpu/pydantic.tgz -C /tmp/site
+  python3 -c "import torch, transformers, trl, unsloth, bitsandbytes, pydantic; print(torch.__version__, transformers.__version__, trl.__version__, unsloth.__version__, bitsandbytes.__version__)" 2>&1 | tail -1 | tee "$OUT/versions.txt"
+  if [ ! -f $M/config.json ]; then
+    mkdir -p /tmp/tok && cp .gpu/tok/*.json .gpu/tok/*.jinja /tmp/tok/ && xz -dc .gpu/tok/tokenizer.json.xz > /tmp/tok/tokenizer.json
+    step build-8b 300 python3 tools/build_tiny_model.py --shape 8b --device cuda --out $M --tokenizer-from /tmp/tok
+  fi
+  step train-stage 330 python3 -m bench.train_bench --recipe stage --config $REAL --rows 1500 --steps 5 --warmup 2 \
+       --shape 8b --runs $RUNS --out "$OUT/train-stage.json" model.id=$M
+  cp $RUNS/bench/adapter/manifest.json "$OUT/adapter-manifest.json" 2>/dev/null
+  step train-unsloth 150 python3 -m bench.train_bench --recipe unsloth --config $REAL --rows 400 --steps 6 --warmup 2 \
+       --shape 8b --out "$OUT/train-unsloth.json" model.id=$M
+  step train-trl 150 python3 -m bench.train_bench --recipe trl --config $REAL --rows 400 --steps 4 --warmup 2 \
+       --shape 8b --out "$OUT/train-trl.json" model.id=$M ;;
+train2)
+  step train-stage-bf16 240 python3 -m bench.train_bench --recipe stage-bf16 --config $REAL --rows 1500 --steps 4 \
+       --warmup 2 --shape 8b --out "$OUT/train-stage-bf16.json" model.id=$M
+  step grpo 240 python3 -m train grpo --config $REAL model.id=$M runs_dir=$RUNS name=grpo8b grpo.start_from=base \
+       grpo.max_steps=3 grpo.num_generations=6 grpo.max_completion_length=1024 grpo.save_every=1000 train.report_to=none
+  cp $RUNS/grpo8b-grpo/adapter/manifest.json "$OUT/grpo-manifest.json" 2>/dev/null
+  for r in stage trl; do
+    step ceiling-$r 150 python3 -m bench.memory_ceiling --recipe $r --config $REAL --resolution 8192 \
+         --out "$OUT/ceiling-$r.json"
+  done ;;
+llama)
+  log install-llama; bash .gpu/install.sh .gpu /tmp/site > "$OUT/install-llama.log" 2>&1; tail -n 2 "$OUT/install-llama.log"
+  python3 -c "import llama_cpp; print(llama_cpp.__version__, llama_cpp.llama_supports_gpu_offload())" | tee -a "$OUT/versions.txt"
+  step convert-merge-f16 420 python3 -m convert --config $REAL model.id=$M runs_dir=$RUNS name=bench \
+       "convert.quant_types=[f16]" convert.parity.prompts=4 convert.parity.max_tokens=128
+  cp $RUNS/bench/gguf/steps.json "$OUT/convert-steps-1.json" 2>/dev/null; cp $RUNS/bench/gguf/parity.json "$OUT/parity-f16.json" 2>/dev/null ;;
+convert2)
+  step convert-q4 420 python3 -m convert --config $REAL model.id=$M runs_dir=$RUNS name=bench \
+       "convert.quant_types=[f16,q4_k_m]" convert.parity.prompts=4 convert.parity.max_tokens=128
+  cp $RUNS/bench/gguf/steps.json "$OUT/convert-steps.json" 2>/dev/null; cp $RUNS/bench/gguf/parity.json "$OUT/parity.json" 2>/dev/null
+  step serve-gpu 120 python3 -m bench.serve_bench --config $REAL --gpu-layers -1 --threads 16 --label 8b-gpu \
+       --out "$OUT/serve-gpu.json" model.id=$M runs_dir=$RUNS name=bench serve.quant=q4_k_m
+  step serve-cpu 150 python3 -m bench.serve_bench --config $REAL --gpu-layers 0 --threads 16 --tokens 64 --label 8b-cpu \
+       --out "$OUT/serve-cpu.json" model.id=$M runs_dir=$RUNS name=bench serve.quant=q4_k_m ;;
+esac
+log done

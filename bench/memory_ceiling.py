@@ -1,0 +1,92 @@
+"""The longest sequence one QLoRA training step fits in when the process may use at most
+`--limit-gib` of GPU memory (a consumer card): doubling, then bisection to `--resolution`.
+
+    python -m bench.memory_ceiling --recipe trl|unsloth|stage --config FILE --out result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+from pathlib import Path
+
+from common.config import load_config
+
+
+def load(recipe: str, config):
+    import torch
+
+    if recipe in ("unsloth", "stage"):
+        import unsloth  # noqa: F401
+        from unsloth import FastLanguageModel
+
+        model, _ = FastLanguageModel.from_pretrained(config.model.id, max_seq_length=262144, load_in_4bit=True,
+                                                     dtype=None)
+        return FastLanguageModel.get_peft_model(model, r=16, lora_alpha=16, lora_dropout=0.0, bias="none",
+                                                target_modules=list(config.lora.target_modules),
+                                                use_gradient_checkpointing="unsloth", random_state=3407)
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    model = AutoModelForCausalLM.from_pretrained(
+        config.model.id, dtype=torch.bfloat16, device_map={"": 0}, attn_implementation="sdpa",
+        quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                               bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16))
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+    return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=16, lora_alpha=16, lora_dropout=0.0,
+                                            target_modules=list(config.lora.target_modules)))
+
+
+def fits(model, length: int) -> bool:
+    import torch
+
+    ids = torch.randint(1000, 100000, (1, length), device="cuda")
+    try:
+        loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+        loss.backward()
+        return True
+    except torch.OutOfMemoryError:
+        return False
+    finally:
+        model.zero_grad(set_to_none=True)
+        ids = loss = None
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
+def main() -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--recipe", choices=["trl", "unsloth", "stage"], required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--limit-gib", type=float, default=24.0)
+    parser.add_argument("--start", type=int, default=4096)
+    parser.add_argument("--resolution", type=int, default=4096)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(args.limit_gib * 2**30 / total)
+    model = load(args.recipe, load_config(args.config))
+    started = time.perf_counter()
+    good, bad, length, probes = 0, None, args.start, []
+    while bad is None and length <= 262144:
+        ok = fits(model, length)
+        probes.append((length, ok))
+        good, bad, length = (length, None, length * 2) if ok else (good, length, length)
+    while bad is not None and bad - good > args.resolution:
+        middle = (good + bad) // 2 // 256 * 256
+        ok = fits(model, middle)
+        probes.append((middle, ok))
+        good, bad = (middle, bad) if ok else (good, middle)
+    result = {"recipe": args.recipe, "limit_gib": args.limit_gib, "longest_fitting_tokens": good,
+              "first_failing_tokens": bad, "probes": probes, "seconds": round(time.perf_counter() - started, 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Tables from benchmark result JSON files (the same tables on CPU and on the GPU host)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RECIPES = {"trl": "(1) transformers+PEFT+TRL, padding, b2 ga4", "unsloth": "(2) Unsloth notebook, b2 ga4, no packing",
+           "stage": "(3) this train stage, defaults", "stage-bf16": "(4) this train stage, bf16 LoRA"}
+
+
+def fmt(value, spec=",.0f"):
+    return "-" if value is None else format(value, spec)
+
+
+def train_table(results: list[dict]) -> str:
+    lines = ["| recipe | real tokens/s | peak GPU GiB | micro-batch x accum | epoch of en (h) | of bound |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        if "skipped" in r or "error" in r:
+            lines.append(f"| {RECIPES[r['recipe']]} | {r.get('skipped') or 'error: ' + r['error'][-120:]} | | | | |")
+            continue
+        lines.append(f"| {RECIPES[r['recipe']]} | {fmt(r['real_tokens_per_s'])} | {fmt(r.get('peak_gpu_gib'), '.1f')} | "
+                     f"{r.get('micro_batch')} x {r.get('gradient_accumulation')} | {fmt(r.get('epoch_hours'), '.2f')} | "
+                     f"{fmt(r.get('fraction_of_bound'), '.0%') if r.get('fraction_of_bound') else '-'} |")
+    return "\n".join(lines)
+
+
+def convert_table(steps: dict) -> str:
+    lines = ["| step | wall s | peak RAM GiB |", "|---|---|---|"]
+    for name, figures in steps.items():
+        if isinstance(figures, dict) and "seconds" in figures:
+            lines.append(f"| {name} | {figures['seconds']:.1f} | {figures.get('peak_rss_gib', '-')} |")
+    return "\n".join(lines)
+
+
+def serve_table(results: list[dict]) -> str:
+    lines = ["| GGUF, placement | pp tokens/s (server) | tg tokens/s (server) | tg tokens/s (in-process) | server overhead |",
+             "|---|---|---|---|---|"]
+    for r in results:
+        placement = "all layers on GPU" if r["gpu_layers"] else f"CPU, {r['threads']} threads"
+        lines.append(f"| {r['gguf']}, {placement} | {fmt(r['server']['pp_tokens_per_s'])} | "
+                     f"{fmt(r['server']['tg_tokens_per_s'], ',.1f')} | {fmt(r['in_process']['tg_tokens_per_s'], ',.1f')} | "
+                     f"{r['server_overhead_tg']:+.1%} |")
+    return "\n".join(lines)
+
+
+def load(paths: list[Path]) -> list[dict]:
+    return [json.loads(path.read_text()) for path in paths]

@@ -1,0 +1,98 @@
+"""Serving speed of a GGUF through the serve stage, and in-process for comparison.
+
+Prompt processing (pp) is prompt tokens over the time to the first streamed token; generation
+(tg) is the streamed tokens after the first over the time they took. The same prompt and
+token count go through the OpenAI-compatible server (one streamed request) and through
+llama-cpp-python's `Llama.create_completion` in this process; the server's overhead is the
+difference in generation speed.
+
+    python -m bench.serve_bench --config FILE [--gpu-layers N --threads N] --out result.json [key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from common.config import load_config
+from common.endpoint import LocalServer
+
+EOS_ID = 128001  # banned in both paths so that both generate exactly `tokens` tokens
+PROMPT = ("A 64-year-old woman with long-standing hypertension presents with two hours of crushing substernal "
+          "chest pain radiating to the left arm, diaphoresis and nausea. ") * 6
+
+
+def timed_stream(chunks) -> tuple[float, float, int]:
+    """(time to first token, time from first to last token, tokens after the first)."""
+    started = time.perf_counter()
+    first = last = None
+    count = 0
+    for _ in chunks:
+        now = time.perf_counter()
+        first = first or now
+        last = now
+        count += 1
+    return first - started, last - first, count - 1
+
+
+def through_server(config_file, overrides, model, tokens) -> dict:
+    from openai import OpenAI
+
+    with LocalServer(config_file, overrides, timeout_s=600) as server:
+        client = OpenAI(base_url=f"{server.url}/v1", api_key=os.environ.get("SERVE_API_KEY", "none"), timeout=600)
+        client.completions.create(model=model, prompt="warm up", max_tokens=4)
+        stream = client.completions.create(model=model, prompt=PROMPT, max_tokens=tokens, temperature=0.0,
+                                           stream=True, logit_bias={str(EOS_ID): -100})
+        ttft, gen_time, generated = timed_stream(chunk for chunk in stream if chunk.choices and chunk.choices[0].text)
+    return {"ttft_s": ttft, "generated": generated, "tg_tokens_per_s": generated / gen_time}
+
+
+def in_process(gguf: str, gpu_layers: int, threads: int, n_ctx: int, tokens: int) -> dict:
+    from llama_cpp import Llama
+
+    llama = Llama(gguf, n_gpu_layers=gpu_layers, n_threads=threads, n_ctx=n_ctx, n_batch=512, verbose=False)
+    try:
+        prompt_tokens = len(llama.tokenize(PROMPT.encode(), add_bos=True))
+        llama.create_completion("warm up", max_tokens=4)
+        llama.reset()
+        stream = llama.create_completion(PROMPT, max_tokens=tokens, temperature=0.0, stream=True,
+                                         logit_bias={EOS_ID: -100.0})
+        ttft, gen_time, generated = timed_stream(chunk for chunk in stream if chunk["choices"][0]["text"])
+    finally:
+        llama.close()
+    return {"prompt_tokens": prompt_tokens, "ttft_s": ttft, "pp_tokens_per_s": prompt_tokens / ttft,
+            "generated": generated, "tg_tokens_per_s": generated / gen_time}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--gpu-layers", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--label", default="")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args()
+    overrides = [*args.overrides, f"serve.n_gpu_layers={args.gpu_layers}", f"serve.n_threads={args.threads}",
+                 "serve.n_ctx=2048"]
+    config = load_config(args.config, overrides)
+    from serve.artifacts import gguf_to_serve, model_name
+
+    gguf = str(gguf_to_serve(config))
+    local = in_process(gguf, args.gpu_layers, args.threads, 2048, args.tokens)
+    server = through_server(args.config, overrides, model_name(config), args.tokens)
+    server["pp_tokens_per_s"] = local["prompt_tokens"] / server["ttft_s"]
+    result = {"label": args.label, "gguf": os.path.basename(gguf), "gpu_layers": args.gpu_layers,
+              "threads": args.threads, "in_process": local, "server": server,
+              "server_overhead_tg": 1 - server["tg_tokens_per_s"] / local["tg_tokens_per_s"]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""Training throughput of one recipe on medical-o1-shaped rows; one recipe per process.
+
+  trl       transformers + PEFT + TRL SFTTrainer, padding to the longest row, batch 2, accumulation 4
+            (QLoRA with bitsandbytes NF4 on CUDA, fp32/bf16 LoRA on CPU)
+  unsloth   the Unsloth notebook recipe: QLoRA r=16, batch 2, accumulation 4, no packing (CUDA only)
+  stage     this project's train stage with its defaults (packing, auto micro-batch, Unsloth on CUDA)
+  stage-bf16  the same, bf16 LoRA instead of QLoRA
+
+Real tokens are the non-padding tokens; throughput is measured after `--warmup` steps.
+
+    python -m bench.train_bench --recipe trl --config FILE --rows N --steps N --out result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common.config import load_config
+from common.layout import PROJECT_ROOT
+
+# Llama-3.1-8B: 6 x N FLOPs per token with recomputation, at the ~790 TFLOP/s a dense bf16 matmul
+# reaches on an H100/H200 (DESIGN.md): about 16,000 tokens/s is the physical bound.
+BOUND_TOKENS_PER_S = {"8b": 790e12 / (6 * 7.5e9)}
+EPOCH_ROWS = 19704  # medical-o1 `en`
+MEAN_ROW_TOKENS = 737
+
+
+def _common_lora(config):
+    return dict(r=16, lora_alpha=16, lora_dropout=0.0, bias="none", target_modules=list(config.lora.target_modules))
+
+
+def _text_rows(path: Path, tokenizer) -> list[dict]:
+    """Full-sequence text rows as the notebooks build them (chat-rendered question and answer)."""
+    from common.reasoning import render_training_pair
+
+    out = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        prompt, completion = render_training_pair(row["Question"], row["Complex_CoT"], row["Response"])
+        out.append({"prompt": prompt, "completion": completion})
+    return out
+
+
+def run_hf_recipe(recipe: str, config, rows_path: Path, steps: int, warmup: int) -> dict:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if recipe == "unsloth":
+        if not cuda:
+            return {"skipped": "Unsloth needs a CUDA GPU"}
+        import unsloth  # noqa: F401
+        from unsloth import FastLanguageModel
+
+        model, tokenizer = FastLanguageModel.from_pretrained(config.model.id, max_seq_length=config.model.max_seq_length,
+                                                             load_in_4bit=True, dtype=None)
+        model = FastLanguageModel.get_peft_model(model, use_gradient_checkpointing="unsloth", random_state=3407,
+                                                 **_common_lora(config))
+    else:
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        kwargs = {"dtype": torch.bfloat16 if cuda else torch.float32, "attn_implementation": "sdpa"}
+        if cuda:
+            from transformers import BitsAndBytesConfig
+
+            kwargs.update(device_map={"": 0}, quantization_config=BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16))
+        model = AutoModelForCausalLM.from_pretrained(config.model.id, **kwargs)
+        if cuda:
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            model.enable_input_require_grads()
+        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **_common_lora(config)))
+        tokenizer = AutoTokenizer.from_pretrained(config.model.id)
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import SFTConfig
+
+    from common.reasoning import PAD
+    from train.trainer import PortableSFTTrainer
+
+    tokenizer.pad_token = PAD  # so that "non-padding tokens" are exactly the real ones
+    marks = []
+
+    class Timer(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if cuda:
+                torch.cuda.synchronize()
+            marks.append((time.perf_counter(), state.num_input_tokens_seen))
+
+    args = SFTConfig(
+        output_dir=tempfile.mkdtemp(), per_device_train_batch_size=2, gradient_accumulation_steps=4,
+        max_steps=warmup + steps, learning_rate=2e-4, logging_steps=1, packing=False, padding_free=False,
+        max_length=config.model.max_seq_length, bf16=cuda, use_cpu=not cuda, report_to=[], save_strategy="no",
+        include_num_input_tokens_seen="non_padding", optim="adamw_8bit" if cuda else "adamw_torch",
+        disable_tqdm=True, dataloader_num_workers=0, gradient_checkpointing=False, seed=3407,
+    )
+    trainer = PortableSFTTrainer(model=model, args=args, processing_class=tokenizer, callbacks=[Timer()],
+                                 train_dataset=Dataset.from_list(_text_rows(rows_path, tokenizer)))
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    trainer.train()
+    (start, tokens_start), (end, tokens_end) = marks[warmup - 1], marks[-1]
+    return {"real_tokens_per_s": (tokens_end - tokens_start) / (end - start),
+            "peak_gpu_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None,
+            "measured_steps": steps, "micro_batch": 2, "gradient_accumulation": 4, "packing": False}
+
+
+def run_stage_recipe(recipe: str, config_file: str, rows_path: Path, steps: int, warmup: int, extra: list[str],
+                     runs: Path | None = None) -> dict:
+    import torch
+
+    if recipe == "stage-bf16" and not torch.cuda.is_available():
+        return {"skipped": "the bf16 LoRA variant of the QLoRA default needs a CUDA GPU"}
+    runs = runs or Path(tempfile.mkdtemp())
+    overrides = [f"runs_dir={runs}", "name=bench", f"data.source={rows_path}", "data.expected_rows=null",
+                 "data.replay=null", "data.validation_fraction=0", f"train.max_steps={warmup + steps}",
+                 "train.save_every=100000", "train.logging_every=1", "train.report_to=none", *extra]
+    if recipe == "stage-bf16":
+        overrides.append("lora.load_in_4bit=false")
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "train", "--config", config_file, *overrides], cwd=PROJECT_ROOT,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"error": (result.stderr or result.stdout)[-1500:]}
+    manifest = json.loads((runs / "bench" / "adapter" / "manifest.json").read_text())
+    figures = manifest["results"]
+    return {"real_tokens_per_s": figures["steady_tokens_per_second"] or figures["tokens_per_second"],
+            "peak_gpu_gib": figures["peak_gpu_memory_gib"], "measured_steps": steps,
+            "micro_batch": manifest["placement"]["micro_batch_size"],
+            "gradient_accumulation": manifest["placement"]["gradient_accumulation_steps"], "packing": True,
+            "backend": manifest["placement"]["backend"], "wall_s": round(time.perf_counter() - started, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", choices=["trl", "unsloth", "stage", "stage-bf16"], required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--rows", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--shape", default="tiny")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--runs", type=Path, default=None, help="keep the stage's run here (for convert)")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args()
+    config = load_config(args.config, args.overrides)
+    from transformers import AutoTokenizer
+
+    from bench.data import write_rows
+
+    tokenizer = AutoTokenizer.from_pretrained(config.model.id)
+    rows_path = args.out.with_suffix(".rows.jsonl")
+    shape = write_rows(rows_path, args.rows, config.model.max_seq_length, tokenizer)
+    if args.recipe in ("trl", "unsloth"):
+        result = run_hf_recipe(args.recipe, config, rows_path, args.steps, args.warmup)
+    else:
+        result = run_stage_recipe(args.recipe, args.config, rows_path, args.steps, args.warmup, args.overrides,
+                                  args.runs)
+    rate = result.get("real_tokens_per_s")
+    if rate:
+        result["epoch_hours"] = EPOCH_ROWS * MEAN_ROW_TOKENS / rate / 3600
+        bound = BOUND_TOKENS_PER_S.get(args.shape)
+        result["fraction_of_bound"] = rate / bound if bound else None
+    result.update({"recipe": args.recipe, "data": shape, "shape": args.shape})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

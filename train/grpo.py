@@ -1,0 +1,226 @@
+"""GRPO on verifiable multiple-choice questions: `make grpo`.
+
+Starts from the run's SFT adapter (or a fresh LoRA on the base), samples `num_generations`
+completions per question, rewards them with train/rewards.py (the eval harness's parsing), and
+writes an adapter with a train-stage manifest under runs/<name>-grpo/, so convert/ and serve/
+take it unchanged: `make convert ARGS="name=<name>-grpo"`.
+On CUDA, Unsloth patches TRL's GRPOTrainer (vLLM generation when vLLM is installed); on CPU it is
+TRL's GRPOTrainer on the tiny model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import time
+
+from common.artifacts import read_manifest, staged_dir, write_manifest
+from common.config import RunConfig, config_as_dict
+from common.data import load_table, source_fingerprint
+from common.errors import UserError
+from common.layout import HELDOUT_FILE, RunLayout
+from common.reasoning import BOS, format_choice_question, render_prompt
+from train.model import check_model_source, load_tokenizer, resolve_placement
+
+COLUMNS = {"question": "question", "options": "options", "answer": "answer"}
+
+
+def grpo_prompt(question: str, options: dict) -> str:
+    """The served prompt without its leading BOS text: TRL tokenizes text prompts with the
+    tokenizer's special tokens on, which adds the BOS itself (keeping it would double it)."""
+    rendered = render_prompt([{"role": "user", "content": format_choice_question(question, options)}])
+    return rendered[len(BOS):]
+
+
+def load_questions(config: RunConfig, tokenizer) -> tuple[object, dict]:
+    table = load_table(config.grpo.source, COLUMNS, max_rows=config.grpo.max_rows)
+    rows, dropped = [], 0
+    for row in table:
+        options = {k: v for k, v in (row["options"] or {}).items() if v}
+        if row["answer"] not in options:
+            raise UserError(f"{config.grpo.source}: answer {row['answer']!r} is not one of the options {sorted(options)}")
+        prompt = grpo_prompt(row["question"], options)
+        if len(tokenizer(prompt)["input_ids"]) > config.grpo.max_prompt_length:
+            dropped += 1
+            continue
+        rows.append({"prompt": prompt, "answer": row["answer"], "options": options})
+    if not rows:
+        raise UserError(f"{config.grpo.source}: no question fits grpo.max_prompt_length")
+    from datasets import Dataset
+
+    return Dataset.from_list(rows), {"rows_in": len(table), "dropped_too_long": dropped, "rows_kept": len(rows)}
+
+
+def check_prompt_tokens(tokenizer, sample_prompt: str, question_text: str) -> None:
+    """Refuse to train if TRL would see other tokens than the served prompt (double BOS and the like)."""
+    trl_ids = tokenizer(sample_prompt)["input_ids"]
+    served = tokenizer.apply_chat_template([{"role": "user", "content": question_text}], add_generation_prompt=True)
+    served_ids = served["input_ids"] if isinstance(served, dict) or hasattr(served, "keys") else served
+    if trl_ids != list(served_ids):
+        raise UserError("GRPO prompt tokens differ from the served prompt's; the tokenizer's BOS handling is not "
+                        "the R1 template's")
+
+
+def _load_policy(config: RunConfig, layout: RunLayout, device: str, backend: str):
+    import torch
+
+    start_adapter = layout.adapter if config.grpo.start_from == "sft_adapter" else None
+    if start_adapter is not None:
+        read_manifest(start_adapter, "train", "run `make train` first, or set grpo.start_from=base")
+    if backend == "unsloth":
+        from unsloth import FastLanguageModel
+
+        model, tokenizer = FastLanguageModel.from_pretrained(
+            model_name=str(start_adapter) if start_adapter else config.model.id,
+            max_seq_length=config.grpo.max_prompt_length + config.grpo.max_completion_length,
+            load_in_4bit=config.lora.load_in_4bit, fast_inference=_use_vllm(config, device),
+            max_lora_rank=config.lora.r,
+        )
+        if start_adapter is None:
+            from train.model import _lora_kwargs
+
+            model = FastLanguageModel.get_peft_model(model, use_gradient_checkpointing="unsloth",
+                                                     random_state=config.train.seed, **_lora_kwargs(config))
+        return model, tokenizer
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    base = AutoModelForCausalLM.from_pretrained(config.model.id, revision=config.model.revision, dtype=dtype,
+                                                device_map={"": 0} if device == "cuda" else None)
+    if start_adapter is not None:
+        model = PeftModel.from_pretrained(base, start_adapter, is_trainable=True)
+    else:
+        from peft import LoraConfig, get_peft_model
+
+        from train.model import _lora_kwargs
+
+        model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", **_lora_kwargs(config)))
+    return model, load_tokenizer(config.model.id, config.model.revision)
+
+
+def _use_vllm(config: RunConfig, device: str) -> bool:
+    available = device == "cuda" and importlib.util.find_spec("vllm") is not None
+    if config.grpo.use_vllm == "on" and not available:
+        raise UserError("grpo.use_vllm: on, but vLLM is not installed or there is no CUDA GPU")
+    return available if config.grpo.use_vllm == "auto" else config.grpo.use_vllm == "on"
+
+
+def run_grpo(config: RunConfig) -> None:
+    started = time.perf_counter()
+    placement = resolve_placement(config)
+    if placement.backend == "unsloth":
+        import unsloth  # noqa: F401  (patches TRL's GRPOTrainer; must come before trl)
+    check_model_source(config)
+    tokenizer = load_tokenizer(config.model.id, config.model.revision)
+    dataset, counts = load_questions(config, tokenizer)
+    first = dataset[0]
+    check_prompt_tokens(tokenizer, first["prompt"],
+                        first["prompt"].split("<｜User｜>", 1)[1].rsplit("<｜Assistant｜>", 1)[0])
+    layout = RunLayout.for_run(config.runs_dir, config.name)
+    out = RunLayout.for_run(config.runs_dir, config.grpo.output_name or f"{config.name}-grpo")
+
+    from transformers import set_seed
+
+    set_seed(config.train.seed)
+    model, tokenizer = _load_policy(config, layout, placement.device, placement.backend)
+    if placement.device == "cpu":
+        from train.chunked_loss import install_cpu_logprob_for_trl
+
+        install_cpu_logprob_for_trl()
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        from train.model import use_distinct_pad
+
+        use_distinct_pad(tokenizer)
+
+    from trl import GRPOConfig, GRPOTrainer
+
+    from train.callbacks import CheckpointOnInterrupt, RichProgress
+    from train.rewards import trl_reward_functions
+    from train.sft import latest_checkpoint, resolve_precision
+
+    grpo = config.grpo
+    precision = resolve_precision(config.train.precision, placement.device)
+    resume_from = latest_checkpoint(out.checkpoints) if config.train.resume else None
+    if config.train.resume and resume_from is None:
+        raise UserError(f"resume requested but {out.checkpoints} holds no complete checkpoint")
+    if not config.train.resume and out.checkpoints.exists():
+        shutil.rmtree(out.checkpoints)
+    out.root.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out.checkpoints / "logs"))
+    args = GRPOConfig(
+        output_dir=str(out.checkpoints), learning_rate=grpo.learning_rate, max_steps=grpo.max_steps,
+        per_device_train_batch_size=grpo.num_generations * grpo.prompts_per_step,
+        num_generations=grpo.num_generations, max_completion_length=grpo.max_completion_length,
+        temperature=grpo.temperature, beta=grpo.beta, use_vllm=_use_vllm(config, placement.device),
+        reward_weights=[grpo.reward_weights.format, grpo.reward_weights.correctness, grpo.reward_weights.length],
+        logging_steps=grpo.logging_every, save_steps=grpo.save_every, save_strategy="steps",
+        save_total_limit=config.train.save_total_limit, seed=config.train.seed, data_seed=config.train.seed,
+        report_to=[] if config.train.report_to == "none" else [config.train.report_to],
+        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=placement.device == "cpu",
+        disable_tqdm=True, lr_scheduler_type="constant_with_warmup", warmup_steps=0.05,
+        optim="adamw_8bit" if placement.device == "cuda" else "adamw_torch", max_grad_norm=1.0,
+        gradient_checkpointing=False, dataloader_num_workers=0,
+    )
+    interrupt = CheckpointOnInterrupt()
+    trainer = GRPOTrainer(model=model, reward_funcs=trl_reward_functions(grpo.max_completion_length,
+                                                                         tokenizer.eos_token_id),
+                          args=args, train_dataset=dataset, processing_class=tokenizer,
+                          callbacks=[RichProgress(), interrupt])
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    finally:
+        interrupt.restore()
+    if interrupt.requested:
+        raise UserError(f"interrupted: checkpoint saved at {latest_checkpoint(out.checkpoints)}; "
+                        "`make grpo RESUME=1` continues from it")
+    history = [entry for entry in trainer.state.log_history if "reward" in entry]
+    seconds = time.perf_counter() - started
+
+    def column(name):
+        return [entry.get(name) for entry in history]
+
+    with staged_dir(out.adapter) as staging:
+        trainer.model.save_pretrained(staging)
+        load_tokenizer(config.model.id, config.model.revision).save_pretrained(staging)
+        heldout = layout.adapter / HELDOUT_FILE
+        if heldout.is_file():
+            shutil.copy2(heldout, staging / HELDOUT_FILE)
+        else:
+            (staging / HELDOUT_FILE).write_text("".join(
+                json.dumps({"prompt": BOS + row["prompt"], "completion": f"\n</think>\n\n\\boxed{{{row['answer']}}}"})
+                + "\n" for row in dataset.select(range(min(16, len(dataset))))))
+        import torch
+
+        write_manifest(staging, "train", {
+            "method": "grpo", "config": config_as_dict(config), "config_file": config.source_file,
+            "base_model": {"id": config.model.id, "revision": config.model.revision},
+            "started_from": config.grpo.start_from,
+            "adapter": {"r": config.lora.r, "alpha": config.lora.alpha,
+                        "trained_on_4bit_base": config.lora.load_in_4bit and placement.device == "cuda"},
+            "data": {"source": config.grpo.source, "fingerprint": source_fingerprint(config.grpo.source, None),
+                     "counts": counts},
+            "placement": {"device": placement.device, "backend": placement.backend, "vllm": args.use_vllm},
+            "results": {
+                "steps": trainer.state.global_step,
+                "wall_seconds": round(seconds, 1),
+                "seconds_per_step": round(seconds / max(trainer.state.global_step, 1), 2),
+                "peak_gpu_memory_gib": (round(torch.cuda.max_memory_reserved() / 2**30, 2)
+                                        if torch.cuda.is_available() else None),
+                "reward_history": [{"step": e["step"], "reward": e["reward"],
+                                    "format": e.get("rewards/format/mean"),
+                                    "correctness": e.get("rewards/correctness/mean"),
+                                    "length": e.get("rewards/length/mean"),
+                                    "completion_length": e.get("completions/mean_length"),
+                                    "kl": e.get("kl")} for e in history],
+                "format_reward": column("rewards/format/mean"),
+            },
+        })
+    print(f"GRPO adapter written: {out.adapter} ({trainer.state.global_step} steps, {seconds:.0f} s); "
+          f"convert it with: make convert ARGS=\"name={out.root.name}\"")
