@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,9 +40,10 @@ def main() -> int:
               "convert.parity.prompts=4", "convert.parity.max_tokens=64", "data.validation_fraction=0.05"]
     if "train" in only:
         for recipe in ("trl", "unsloth", "stage", "stage-bf16"):
-            run("bench.train_bench", "--recipe", recipe, "--config", args.config, "--rows", "160",
+            run("bench.train_bench", "--recipe", recipe, "--config", args.config, "--rows", "120",
                 "--steps", str(args.steps), "--warmup", "2", "--out", str(out / f"train-{recipe}.json"))
-        results = [json.loads(p.read_text()) for p in sorted(out.glob("train-*.json"))]
+        results = [json.loads((out / f"train-{r}.json").read_text()) for r in report.RECIPES
+                   if (out / f"train-{r}.json").is_file()]
         print("\nTraining (rows shaped like medical-o1)\n" + report.train_table(results))
     if "convert" in only or "serve" in only:
         run("train", "--config", args.config, *common, "train.max_steps=2", "train.report_to=none")
@@ -51,7 +53,9 @@ def main() -> int:
             (out / "convert.json").write_text(steps.read_text())
             print("\nConvert\n" + report.convert_table(json.loads(steps.read_text())))
     if "serve" in only:
-        run("bench.serve_bench", "--config", args.config, "--out", str(out / "serve-cpu.json"), *common)
+        threads = str(max(1, (os.cpu_count() or 2) - 1))  # the server's default: a core left for HTTP
+        run("bench.serve_bench", "--config", args.config, "--threads", threads, "--out", str(out / "serve-cpu.json"),
+            *common)
         if (out / "serve-cpu.json").is_file():
             print("\nServe\n" + report.serve_table([json.loads((out / "serve-cpu.json").read_text())]))
     print(f"\nresults: {out}")

@@ -35,13 +35,13 @@ def convert_table(steps: dict) -> str:
 
 
 def serve_table(results: list[dict]) -> str:
-    lines = ["| GGUF, placement | pp tokens/s (server) | tg tokens/s (server) | tg tokens/s (in-process) | server overhead |",
-             "|---|---|---|---|---|"]
+    lines = ["| GGUF, placement | pp tokens/s | tg tokens/s | request tokens/s: server | in-process | server overhead |",
+             "|---|---|---|---|---|---|"]
     for r in results:
         placement = "all layers on GPU" if r["gpu_layers"] else f"CPU, {r['threads']} threads"
         lines.append(f"| {r['gguf']}, {placement} | {fmt(r['server']['pp_tokens_per_s'])} | "
-                     f"{fmt(r['server']['tg_tokens_per_s'], ',.1f')} | {fmt(r['in_process']['tg_tokens_per_s'], ',.1f')} | "
-                     f"{r['server_overhead_tg']:+.1%} |")
+                     f"{fmt(r['server']['tg_tokens_per_s'], ',.1f')} | {fmt(r['server']['tokens_per_s'], ',.1f')} | "
+                     f"{fmt(r['in_process']['tokens_per_s'], ',.1f')} | {r['server_overhead']:+.1%} |")
     return "\n".join(lines)
 
 

@@ -2,9 +2,10 @@
 
 Prompt processing (pp) is prompt tokens over the time to the first streamed token; generation
 (tg) is the streamed tokens after the first over the time they took. The same prompt and
-token count go through the OpenAI-compatible server (one streamed request) and through
-llama-cpp-python's `Llama.create_completion` in this process; the server's overhead is the
-difference in generation speed.
+token count (greedy, EOS banned) go through the OpenAI-compatible server (one streamed request,
+read by a minimal client) and through llama-cpp-python's `Llama.create_completion` in this
+process, three times each; the server's overhead compares the median requests' tokens over
+their whole time.
 
     python -m bench.serve_bench --config FILE [--gpu-layers N --threads N] --out result.json [key=value ...]
 """
@@ -25,29 +26,49 @@ PROMPT = ("A 64-year-old woman with long-standing hypertension presents with two
           "chest pain radiating to the left arm, diaphoresis and nausea. ") * 6
 
 
-def timed_stream(chunks) -> tuple[float, float, int]:
-    """(time to first token, time from first to last token, tokens after the first)."""
-    started = time.perf_counter()
+RUNS = 3
+
+
+def timed_stream(chunks, started: float) -> dict:
+    """Time to the first token, and generation speed over the whole request."""
     first = last = None
     count = 0
     for _ in chunks:
-        now = time.perf_counter()
-        first = first or now
-        last = now
+        last = time.perf_counter()
+        first = first or last
         count += 1
-    return first - started, last - first, count - 1
+    return {"ttft_s": first - started, "total_s": last - started, "generated": count,
+            "tokens_per_s": count / (last - started), "tg_tokens_per_s": (count - 1) / (last - first)}
+
+
+def median_run(runs: list[dict]) -> dict:
+    ordered = sorted(runs, key=lambda run: run["total_s"])
+    return {**ordered[len(ordered) // 2], "runs": len(runs)}
+
+
+def _sse_texts(response):
+    """Text pieces of an OpenAI completions stream, read with as little client work as possible
+    (the client shares the machine with the server; a heavy client would be measured too)."""
+    for line in response.iter_lines():
+        if line.startswith("data: {") and '"text": ""' not in line:
+            yield line
 
 
 def through_server(config_file, overrides, model, tokens) -> dict:
-    from openai import OpenAI
+    import httpx
 
-    with LocalServer(config_file, overrides, timeout_s=600) as server:
-        client = OpenAI(base_url=f"{server.url}/v1", api_key=os.environ.get("SERVE_API_KEY", "none"), timeout=600)
-        client.completions.create(model=model, prompt="warm up", max_tokens=4)
-        stream = client.completions.create(model=model, prompt=PROMPT, max_tokens=tokens, temperature=0.0,
-                                           stream=True, logit_bias={str(EOS_ID): -100})
-        ttft, gen_time, generated = timed_stream(chunk for chunk in stream if chunk.choices and chunk.choices[0].text)
-    return {"ttft_s": ttft, "generated": generated, "tg_tokens_per_s": generated / gen_time}
+    headers = {"Authorization": f"Bearer {os.environ.get('SERVE_API_KEY', 'none')}"}
+    body = {"model": model, "prompt": PROMPT, "max_tokens": tokens, "temperature": 0.0, "stream": True,
+            "logit_bias": {str(EOS_ID): -100}}
+    runs = []
+    with LocalServer(config_file, overrides, timeout_s=600) as server, httpx.Client(timeout=600) as client:
+        client.post(f"{server.url}/v1/completions", headers=headers,
+                    json={"model": model, "prompt": "warm up", "max_tokens": 4})
+        for _ in range(RUNS):
+            started = time.perf_counter()
+            with client.stream("POST", f"{server.url}/v1/completions", headers=headers, json=body) as response:
+                runs.append(timed_stream(_sse_texts(response), started))
+    return median_run(runs)
 
 
 def in_process(gguf: str, gpu_layers: int, threads: int, n_ctx: int, tokens: int) -> dict:
@@ -57,14 +78,17 @@ def in_process(gguf: str, gpu_layers: int, threads: int, n_ctx: int, tokens: int
     try:
         prompt_tokens = len(llama.tokenize(PROMPT.encode(), add_bos=True))
         llama.create_completion("warm up", max_tokens=4)
-        llama.reset()
-        stream = llama.create_completion(PROMPT, max_tokens=tokens, temperature=0.0, stream=True,
-                                         logit_bias={EOS_ID: -100.0})
-        ttft, gen_time, generated = timed_stream(chunk for chunk in stream if chunk["choices"][0]["text"])
+        runs = []
+        for _ in range(RUNS):
+            llama.reset()
+            started = time.perf_counter()
+            stream = llama.create_completion(PROMPT, max_tokens=tokens, temperature=0.0, stream=True,
+                                             logit_bias={EOS_ID: -100.0})
+            runs.append(timed_stream((chunk for chunk in stream if chunk["choices"][0]["text"]), started))
     finally:
         llama.close()
-    return {"prompt_tokens": prompt_tokens, "ttft_s": ttft, "pp_tokens_per_s": prompt_tokens / ttft,
-            "generated": generated, "tg_tokens_per_s": generated / gen_time}
+    result = median_run(runs)
+    return {**result, "prompt_tokens": prompt_tokens, "pp_tokens_per_s": prompt_tokens / result["ttft_s"]}
 
 
 def main() -> None:
@@ -72,7 +96,7 @@ def main() -> None:
     parser.add_argument("--config", required=True)
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--label", default="")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("overrides", nargs="*")
@@ -88,7 +112,7 @@ def main() -> None:
     server["pp_tokens_per_s"] = local["prompt_tokens"] / server["ttft_s"]
     result = {"label": args.label, "gguf": os.path.basename(gguf), "gpu_layers": args.gpu_layers,
               "threads": args.threads, "in_process": local, "server": server,
-              "server_overhead_tg": 1 - server["tg_tokens_per_s"] / local["tg_tokens_per_s"]}
+              "server_overhead": 1 - server["tokens_per_s"] / local["tokens_per_s"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
