@@ -68,7 +68,10 @@ def run_convert(config: RunConfig) -> int:
     onto_dequantized = trained_4bit and config.convert.merge_base == "dequantized"
 
     base_bytes = sum(p.stat().st_size for p in base_weight_files(base_dir))
-    needed = base_bytes * (2 + sum(SIZE_FACTOR[q] for q in quants))
+    # only what is not on disk yet: a re-run that skips finished steps writes nothing new
+    pending = [(1.0, layout.merged), (SIZE_FACTOR[outtype], layout.gguf(outtype))]
+    pending += [(SIZE_FACTOR[q], layout.gguf(q)) for q in quants]
+    needed = base_bytes * sum(factor for factor, path in pending if not path.exists())
     require_free_disk(layout.root, int(needed), "the merged model and GGUF files")
     layout.gguf_dir.mkdir(parents=True, exist_ok=True)
     steps = StepLog(layout.gguf_dir / "steps.json")

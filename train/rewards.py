@@ -27,8 +27,9 @@ def correctness_reward(completion: str, answer: str, options: Mapping[str, str] 
 
 
 def length_penalty(completion: str, hit_limit: bool) -> float:
-    """-1 for a completion the generation limit cut off (still thinking, or no end of sequence)."""
-    return -1.0 if hit_limit or not split_reasoning(completion).think_closed else 0.0
+    """-1 for a completion the generation limit cut off before it ended on its own; a completion
+    that stopped without closing its thinking is the format reward's business, not this one's."""
+    return -1.0 if hit_limit else 0.0
 
 
 def trl_reward_functions(max_completion_length: int, eos_token_id: int):

@@ -25,13 +25,18 @@ train)
     mkdir -p /tmp/tok && cp .gpu/tok/*.json .gpu/tok/*.jinja /tmp/tok/ && xz -dc .gpu/tok/tokenizer.json.xz > /tmp/tok/tokenizer.json
     step build-8b 300 python3 tools/build_tiny_model.py --shape 8b --device cuda --out $M --tokenizer-from /tmp/tok
   fi
-  step train-stage 330 python3 -m bench.train_bench --recipe stage --config $REAL --rows 1500 --steps 5 --warmup 2 \
+  step train-stage 270 python3 -m bench.train_bench --recipe stage --config $REAL --rows 1200 --steps 4 --warmup 2 \
        --shape 8b --runs $RUNS --out "$OUT/train-stage.json" model.id=$M
   cp $RUNS/bench/adapter/manifest.json "$OUT/adapter-manifest.json" 2>/dev/null
-  step train-unsloth 150 python3 -m bench.train_bench --recipe unsloth --config $REAL --rows 400 --steps 6 --warmup 2 \
-       --shape 8b --out "$OUT/train-unsloth.json" model.id=$M
-  step train-trl 150 python3 -m bench.train_bench --recipe trl --config $REAL --rows 400 --steps 4 --warmup 2 \
-       --shape 8b --out "$OUT/train-trl.json" model.id=$M ;;
+  if [ -n "${WITH_BASELINES:-}" ]; then
+    step train-unsloth 150 python3 -m bench.train_bench --recipe unsloth --config $REAL --rows 400 --steps 6 \
+         --warmup 2 --shape 8b --out "$OUT/train-unsloth.json" model.id=$M
+    step train-trl 150 python3 -m bench.train_bench --recipe trl --config $REAL --rows 400 --steps 4 --warmup 2 \
+         --shape 8b --out "$OUT/train-trl.json" model.id=$M
+  fi
+  step grpo 230 python3 -m train grpo --config $REAL model.id=$M runs_dir=$RUNS name=grpo8b grpo.start_from=base \
+       grpo.max_steps=2 grpo.num_generations=6 grpo.max_completion_length=1024 grpo.save_every=1000 train.report_to=none
+  cp $RUNS/grpo8b-grpo/adapter/manifest.json "$OUT/grpo-manifest.json" 2>/dev/null ;;
 train2)
   step train-stage-bf16 240 python3 -m bench.train_bench --recipe stage-bf16 --config $REAL --rows 1500 --steps 4 \
        --warmup 2 --shape 8b --out "$OUT/train-stage-bf16.json" model.id=$M
