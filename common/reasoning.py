@@ -82,6 +82,11 @@ def render_training_pair(question: str, reasoning: str, response: str) -> tuple[
     return prompt, completion
 
 
+def user_turn(prompt: str) -> str:
+    """The (last) user message of a rendered single-turn prompt."""
+    return prompt.rsplit(USER, 1)[-1].rsplit(ASSISTANT, 1)[0]
+
+
 def format_choice_question(stem: str, options: Mapping[str, str]) -> str:
     """The user turn for a multiple-choice question: stem, lettered options, format sentence last."""
     lines = [stem.strip(), ""]

@@ -24,6 +24,7 @@ from common.config import RunConfig, config_as_dict
 from common.errors import UserError
 from common.hub import resolve_model_dir
 from common.layout import HELDOUT_FILE, LLAMA_CPP_PYTHON_VERSION, RunLayout
+from common.reasoning import user_turn
 from convert import gguf_export, parity
 from convert.merge import base_weight_files, copy_model_files, merge_adapter
 from convert.modelfile import render_modelfile
@@ -286,8 +287,7 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
 
     full = layout.gguf(outtype)
     mismatches = parity.tokenization_mismatches(tokenizer, full, samples)
-    chat = parity.chat_prompt_check(full, [sample.prompt.split("<｜User｜>", 1)[-1].split("<｜Assistant｜>")[0]
-                                           for sample in samples[:4]])
+    chat = parity.chat_prompt_check(full, [user_turn(sample.prompt) for sample in samples[:4]])
     failures = []
     merged_row, f16_row = steps[1], steps[2]
     if merged_row["vs_previous"]["top1_agreement"] < settings.merged_min_top1:

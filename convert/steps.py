@@ -62,16 +62,20 @@ class StepLog:
         self.path = path
         self.records: dict[str, dict] = json.loads(path.read_text()) if path.is_file() else {}
 
+    @staticmethod
+    def _size(output: Path) -> int:
+        if output.is_dir():
+            return sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
+        return output.stat().st_size
+
     def is_current(self, step: str, inputs: str, output: Path) -> bool:
         record = self.records.get(step)
         if not record or record.get("inputs") != inputs or not output.exists():
             return False
-        size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file()) if output.is_dir() else output.stat().st_size
-        return size == record.get("bytes")
+        return self._size(output) == record.get("bytes")
 
     def record(self, step: str, inputs: str, output: Path, **figures) -> dict:
-        size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file()) if output.is_dir() else output.stat().st_size
-        self.records[step] = {"inputs": inputs, "bytes": size, **figures}
+        self.records[step] = {"inputs": inputs, "bytes": self._size(output), **figures}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.path, self.records)
         return self.records[step]

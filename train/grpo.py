@@ -21,8 +21,8 @@ from common.config import RunConfig, config_as_dict
 from common.data import load_table, source_fingerprint
 from common.errors import UserError
 from common.layout import HELDOUT_FILE, RunLayout
-from common.reasoning import BOS, format_choice_question, render_prompt
-from train.model import check_model_source, load_tokenizer, resolve_placement
+from common.reasoning import BOS, format_choice_question, render_prompt, user_turn
+from train.model import check_model_source, load_tokenizer, lora_kwargs, resolve_placement
 
 COLUMNS = {"question": "question", "options": "options", "answer": "answer"}
 
@@ -57,8 +57,7 @@ def check_prompt_tokens(tokenizer, sample_prompt: str, question_text: str) -> No
     """Refuse to train if TRL would see other tokens than the served prompt (double BOS and the like)."""
     trl_ids = tokenizer(sample_prompt)["input_ids"]
     served = tokenizer.apply_chat_template([{"role": "user", "content": question_text}], add_generation_prompt=True)
-    served_ids = served["input_ids"] if isinstance(served, dict) or hasattr(served, "keys") else served
-    if trl_ids != list(served_ids):
+    if trl_ids != list(served["input_ids"]):
         raise UserError("GRPO prompt tokens differ from the served prompt's; the tokenizer's BOS handling is not "
                         "the R1 template's")
 
@@ -79,10 +78,8 @@ def _load_policy(config: RunConfig, layout: RunLayout, device: str, backend: str
             max_lora_rank=config.lora.r,
         )
         if start_adapter is None:
-            from train.model import _lora_kwargs
-
             model = FastLanguageModel.get_peft_model(model, use_gradient_checkpointing="unsloth",
-                                                     random_state=config.train.seed, **_lora_kwargs(config))
+                                                     random_state=config.train.seed, **lora_kwargs(config))
         return model, tokenizer
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -95,9 +92,7 @@ def _load_policy(config: RunConfig, layout: RunLayout, device: str, backend: str
     else:
         from peft import LoraConfig, get_peft_model
 
-        from train.model import _lora_kwargs
-
-        model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", **_lora_kwargs(config)))
+        model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", **lora_kwargs(config)))
     return model, load_tokenizer(config.model.id, config.model.revision)
 
 
@@ -117,8 +112,7 @@ def run_grpo(config: RunConfig) -> None:
     tokenizer = load_tokenizer(config.model.id, config.model.revision)
     dataset, counts = load_questions(config, tokenizer)
     first = dataset[0]
-    check_prompt_tokens(tokenizer, first["prompt"],
-                        first["prompt"].split("<｜User｜>", 1)[1].rsplit("<｜Assistant｜>", 1)[0])
+    check_prompt_tokens(tokenizer, first["prompt"], user_turn(first["prompt"]))
     layout = RunLayout.for_run(config.runs_dir, config.name)
     out = RunLayout.for_run(config.runs_dir, config.grpo.output_name or f"{config.name}-grpo")
 

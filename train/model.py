@@ -76,7 +76,7 @@ def use_distinct_pad(tokenizer) -> None:
             raise UserError("the tokenizer pads with EOS and has no separate pad token to use instead")
 
 
-def _lora_kwargs(config: RunConfig) -> dict:
+def lora_kwargs(config: RunConfig) -> dict:
     lora = config.lora
     return dict(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                 target_modules=list(lora.target_modules), use_rslora=lora.rslora, bias="none",
@@ -97,7 +97,7 @@ def load_with_unsloth(config: RunConfig):
     checkpointing = {"unsloth": "unsloth", "on": True, "off": False}[config.train.gradient_checkpointing]
     model = FastLanguageModel.get_peft_model(
         model, use_gradient_checkpointing=checkpointing, random_state=config.train.seed,
-        max_seq_length=config.model.max_seq_length, **_lora_kwargs(config),
+        max_seq_length=config.model.max_seq_length, **lora_kwargs(config),
     )
     return model, tokenizer
 
@@ -127,5 +127,5 @@ def load_with_transformers(config: RunConfig, device: str):
     elif checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **_lora_kwargs(config)))
+    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora_kwargs(config)))
     return model
