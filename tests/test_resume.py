@@ -10,7 +10,7 @@ import time
 
 from tests.conftest import ROOT, TINY, run_cli
 
-STEPS = 12
+STEPS = 8
 COMMON = ["data.max_rows=80", "data.validation_fraction=0", "data.replay=null", f"train.max_steps={STEPS}",
           "train.save_every=2", "train.logging_every=1", "train.report_to=none", "train.micro_batch_size=2"]
 
