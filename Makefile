@@ -14,6 +14,14 @@ TORCH_VERSION ?= 2.13.0
 LLAMA_CPP_PYTHON_VERSION := 0.3.36
 HAS_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
 RESUME_ARG := $(if $(filter 1 true yes,$(RESUME)),train.resume=true,)
+# Data-parallel training: make train GPUS=N [NNODES=M NODE_RANK=i MASTER_ADDR=host MASTER_PORT=p]
+GPUS ?=
+NNODES ?= 1
+NODE_RANK ?= 0
+MASTER_ADDR ?= 127.0.0.1
+MASTER_PORT ?= 29500
+TRAIN_LAUNCH := $(if $(GPUS),$(BIN)/torchrun --nproc_per_node $(GPUS) --nnodes $(NNODES) --node_rank $(NODE_RANK) \
+	--master_addr $(MASTER_ADDR) --master_port $(MASTER_PORT) -m train,$(BIN)/python -m train)
 export PYTHONUNBUFFERED := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
@@ -70,7 +78,7 @@ demo: setup
 	$(BIN)/python -m eval demo --config $(TINY) $(ARGS)
 
 train: setup
-	$(BIN)/python -m train --config $(CONFIG) $(RESUME_ARG) $(ARGS)
+	$(TRAIN_LAUNCH) --config $(CONFIG) $(RESUME_ARG) $(ARGS)
 
 grpo: setup
 	$(BIN)/python -m train grpo --config $(CONFIG) $(RESUME_ARG) $(ARGS)

@@ -11,6 +11,7 @@ import sys
 
 from common.config import load_config
 from common.errors import exit_on_user_error
+from common.quiet import quiet_known_warnings
 
 
 @exit_on_user_error
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. convert.quant_types=[q4_k_m]")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     config = load_config(args.config, args.overrides)
+    quiet_known_warnings()
     from convert.run import run_convert
 
     return run_convert(config)

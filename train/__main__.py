@@ -7,6 +7,7 @@ import sys
 
 from common.config import load_config
 from common.errors import exit_on_user_error
+from common.quiet import quiet_known_warnings
 
 MODES = ("sft", "grpo")
 
@@ -26,6 +27,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     config = load_config(args.config, args.overrides)
+    quiet_known_warnings()
     if args.mode == "grpo":
         from train.grpo import run_grpo
 

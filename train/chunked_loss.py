@@ -80,10 +80,19 @@ def causal_lm_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Tensor
     """The causal-LM loss of `model` (a PEFT-wrapped or plain *ForCausalLM) on `inputs`, with
     the same normalisation as transformers' ForCausalLMLoss: summed over labelled tokens,
     divided by `num_items_in_batch` (the whole accumulated batch) or by the local count."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = model.module if hasattr(model, "module") else model  # under DDP
+    base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
     labels = inputs["labels"]
     forward_inputs = {key: value for key, value in inputs.items() if key not in ("labels", "use_cache")}
-    hidden = base.model(**forward_inputs, use_cache=False).last_hidden_state
+    # The forward goes through the outer model so that DDP prepares its gradient all-reduce; the
+    # decoder's output is taken by a hook and the LM head runs on one position only.
+    captured = {}
+    handle = base.model.register_forward_hook(lambda _m, _a, out: captured.update(hidden=out.last_hidden_state))
+    try:
+        model(**forward_inputs, use_cache=False, logits_to_keep=1)
+    finally:
+        handle.remove()
+    hidden = captured["hidden"]
     targets = labels[:, 1:]
     mask = targets != -100
     logp, _, _ = ChunkedTokenLogProb.apply(hidden[:, :-1][mask], base.get_output_embeddings().weight, targets[mask])

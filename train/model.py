@@ -87,8 +87,12 @@ def load_with_unsloth(config: RunConfig):
     import torch
     from unsloth import FastLanguageModel
 
+    from train.distributed import local_rank
+
+    # under torchrun each process loads its own copy on its own GPU (Unsloth's DDP guide)
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=config.model.id,
+        device_map={"": local_rank()},
         revision=config.model.revision,
         max_seq_length=config.model.max_seq_length,
         load_in_4bit=config.lora.load_in_4bit,
@@ -109,8 +113,10 @@ def load_with_transformers(config: RunConfig, device: str):
 
     kwargs = {"revision": config.model.revision, "attn_implementation": "sdpa"}
     if device == "cuda":
+        from train.distributed import local_rank
+
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        kwargs.update(dtype=dtype, device_map={"": 0})
+        kwargs.update(dtype=dtype, device_map={"": local_rank()})
         if config.lora.load_in_4bit:
             from transformers import BitsAndBytesConfig
 
@@ -123,7 +129,9 @@ def load_with_transformers(config: RunConfig, device: str):
     model = AutoModelForCausalLM.from_pretrained(config.model.id, **kwargs)
     checkpointing = config.train.gradient_checkpointing != "off"
     if config.lora.load_in_4bit:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing)
+        # non-reentrant checkpointing: the reentrant kind breaks DDP's gradient hooks
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing,
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
     elif checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()

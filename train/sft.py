@@ -15,6 +15,7 @@ from common.artifacts import require_free_disk, staged_dir, write_manifest
 from common.config import RunConfig, config_as_dict
 from common.errors import UserError
 from common.layout import HELDOUT_FILE, RunLayout
+from train import distributed
 from train.model import (
     check_model_source,
     load_tokenizer,
@@ -102,6 +103,7 @@ def _sft_config(config: RunConfig, layout: RunLayout, device: str, micro_batch: 
         completion_only_loss=True,
         prediction_loss_only=True,
         gradient_checkpointing=False,  # enabled on the model itself (Unsloth's offloaded mode on CUDA)
+        ddp_find_unused_parameters=False,  # every LoRA weight gets a gradient; searching costs a graph walk
         disable_tqdm=True,
         load_best_model_at_end=early_stop,
         metric_for_best_model="eval_loss" if early_stop else None,
@@ -152,7 +154,7 @@ def run_sft(config: RunConfig) -> Path:
         resume_from = latest_checkpoint(layout.checkpoints)
         if resume_from is None:
             raise UserError(f"resume requested but {layout.checkpoints} holds no complete checkpoint")
-    elif layout.checkpoints.exists():
+    elif layout.checkpoints.exists() and distributed.is_main():
         print(f"starting fresh: removing earlier checkpoints in {layout.checkpoints} (resume=true continues them)")
         shutil.rmtree(layout.checkpoints)
 
@@ -183,6 +185,13 @@ def run_sft(config: RunConfig) -> Path:
     from train.callbacks import CheckpointOnInterrupt, FreeDiskGuard, RichProgress, StepTimer
 
     args = _sft_config(config, layout, placement.device, micro_batch, data.validation is not None)
+    world = distributed.world_size()
+    if world > 1:
+        # the configured accumulation is the global batch: each rank accumulates its share
+        if config.train.gradient_accumulation_steps % world:
+            raise UserError(f"train.gradient_accumulation_steps ({config.train.gradient_accumulation_steps}) must be "
+                            f"a multiple of the number of processes ({world}) to keep the global batch")
+        args.gradient_accumulation_steps = config.train.gradient_accumulation_steps // world
     interrupt = CheckpointOnInterrupt()
     timer = StepTimer()
     callbacks = [RichProgress(), interrupt, FreeDiskGuard(layout.checkpoints, checkpoint_bytes), timer]
@@ -211,11 +220,16 @@ def run_sft(config: RunConfig) -> Path:
         raise
     finally:
         interrupt.restore()
+    ranks = distributed.gather({"rank": distributed.rank(), **trainer.rank_figures()})
     if interrupt.requested:
+        if not distributed.is_main():
+            return layout.adapter
         saved = latest_checkpoint(layout.checkpoints)
         raise UserError(f"interrupted: checkpoint saved at {saved}; `make train RESUME=1` continues from it")
 
-    final_eval = trainer.evaluate()["eval_loss"] if data.validation is not None else None
+    final_eval = trainer.evaluate()["eval_loss"] if data.validation is not None else None  # every rank takes part
+    if not distributed.is_main():
+        return layout.adapter
     state = trainer.state
     wall = time.perf_counter() - started
     train_seconds = result.metrics.get("train_runtime") or wall
@@ -240,7 +254,7 @@ def run_sft(config: RunConfig) -> Path:
             "placement": {"device": placement.device, "backend": placement.backend,
                           "micro_batch_size": micro_batch,
                           "gradient_accumulation_steps": config.train.gradient_accumulation_steps,
-                          "world_size": int(os.environ.get("WORLD_SIZE", "1"))},
+                          "world_size": world, "ranks": ranks},
             "results": {
                 "steps": state.global_step,
                 "real_tokens_trained": tokens,

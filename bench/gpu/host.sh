@@ -5,6 +5,8 @@
 #   bash bench/gpu/host.sh train2     (4) bf16 LoRA, GRPO steps, 24 GB memory ceilings
 #   bash bench/gpu/host.sh llama      build llama-cpp-python with CUDA, merge + f16 GGUF of the stage's adapter
 #   bash bench/gpu/host.sh convert2   q4_k_m, parity ladder, serve speed on GPU and on 16 CPU threads
+#   bash bench/gpu/host.sh prep       bundles, llama-cpp-python CPU build (AVX-512, no AMX), 8B model, a 3-step adapter
+#   bash bench/gpu/host.sh parity     merge + f16 + q4_k_m with the parity ladder (both merge bases), CPU serve speed
 set -uo pipefail
 phase=${1:?phase}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -60,6 +62,35 @@ convert2)
   step serve-gpu 120 python3 -m bench.serve_bench --config $REAL --gpu-layers -1 --threads 16 --label 8b-gpu \
        --out "$OUT/serve-gpu.json" model.id=$M runs_dir=$RUNS name=bench serve.quant=q4_k_m
   step serve-cpu 150 python3 -m bench.serve_bench --config $REAL --gpu-layers 0 --threads 16 --tokens 64 --label 8b-cpu \
+       --out "$OUT/serve-cpu.json" model.id=$M runs_dir=$RUNS name=bench serve.quant=q4_k_m ;;
+prep)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+  lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/Flags:.*\(amx[a-z_0-9 ]*\).*/AMX present: \1/' > "$OUT/cpu.txt"
+  log install; mv .gpu/llama-cpp-python-src.tgz /tmp/ 2>/dev/null
+  bash .gpu/install.sh .gpu /tmp/site > "$OUT/install.log" 2>&1; tar xzf .gpu/pydantic.tgz -C /tmp/site
+  python3 tools/fetch_llama_cpp_source.py --sdist /tmp/llama-cpp-python-src.tgz > "$OUT/llama-source.log" 2>&1
+  # CPU build like the Makefile's: explicit AVX-512 flags, no -march=native, so no AMX kernels
+  # (llama.cpp #20824: they crash on some Xeons; a native build crashed the 8B parity here before)
+  ( b=$(mktemp -d); tar xzf /tmp/llama-cpp-python-src.tgz -C "$b"
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DLLAVA_BUILD=OFF" \
+      CMAKE_BUILD_PARALLEL_LEVEL=8 python3 -m pip install -q --no-deps --no-build-isolation --no-index --target /tmp/site \
+      "$b"/llama_cpp_python-*/ > "$OUT/build-llama.log" 2>&1; echo "rc=$?" >> "$OUT/build-llama.log" ) &
+  builder=$!
+  if [ ! -f $M/config.json ]; then
+    mkdir -p /tmp/tok && cp .gpu/tok/*.json .gpu/tok/*.jinja /tmp/tok/ && xz -dc .gpu/tok/tokenizer.json.xz > /tmp/tok/tokenizer.json
+    step build-8b 300 python3 tools/build_tiny_model.py --shape 8b --device cuda --out $M --tokenizer-from /tmp/tok
+  fi
+  step train-stage 300 python3 -m bench.train_bench --recipe stage --config $REAL --rows 600 --steps 3 --warmup 1 \
+       --shape 8b --runs $RUNS --out "$OUT/train-stage.json" model.id=$M
+  cp $RUNS/bench/adapter/manifest.json "$OUT/adapter-manifest.json" 2>/dev/null
+  wait $builder; tail -n 2 "$OUT/build-llama.log"
+  python3 -c "import llama_cpp; print('llama_cpp', llama_cpp.__version__, llama_cpp.llama_supports_gpu_offload())" | tee -a "$OUT/versions.txt" ;;
+parity)
+  step convert 560 python3 -m convert --config $REAL model.id=$M runs_dir=$RUNS name=bench \
+       "convert.quant_types=[f16,q4_k_m]" convert.parity.prompts=4 convert.parity.max_tokens=128 convert.threads=16
+  cp $RUNS/bench/gguf/steps.json "$OUT/convert-steps.json" 2>/dev/null; cp $RUNS/bench/gguf/parity.json "$OUT/parity.json" 2>/dev/null ;;
+serve-cpu)
+  step serve-cpu 200 python3 -m bench.serve_bench --config $REAL --gpu-layers 0 --threads 16 --tokens 64 --label 8b-cpu \
        --out "$OUT/serve-cpu.json" model.id=$M runs_dir=$RUNS name=bench serve.quant=q4_k_m ;;
 esac
 log done
