@@ -66,10 +66,11 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=4096)
     parser.add_argument("--resolution", type=int, default=4096)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("overrides", nargs="*", help="config key=value overrides, e.g. model.id=PATH")
     args = parser.parse_args()
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(args.limit_gib * 2**30 / total)
-    model = load(args.recipe, load_config(args.config))
+    model = load(args.recipe, load_config(args.config, args.overrides))
     started = time.perf_counter()
     good, bad, length, probes = 0, None, args.start, []
     while bad is None and length <= 262144:

@@ -1,10 +1,12 @@
 """Serving speed of a GGUF through the serve stage, and in-process for comparison.
 
 Prompt processing (pp) is prompt tokens over the time to the first streamed token; generation
-(tg) is the streamed tokens after the first over the time they took. The same prompt and
+(tg) is the streamed tokens after the first over the time they took. The same prompts and
 token count (greedy, EOS banned) go through the OpenAI-compatible server (one streamed request,
 read by a minimal client) and through llama-cpp-python's `Llama.create_completion` in this
-process, three times each; the server's overhead compares the median requests' tokens over
+process, three times each; each run's prompt starts differently, so that neither path reuses
+the previous run's prompt from its cache (the server would otherwise skip prompt processing
+and report a near-zero time to first token). The server's overhead compares the median requests' tokens over
 their whole time.
 
     python -m bench.serve_bench --config FILE [--gpu-layers N --threads N] --out result.json [key=value ...]
@@ -27,6 +29,7 @@ PROMPT = ("A 64-year-old woman with long-standing hypertension presents with two
 
 
 RUNS = 3
+PROMPTS = [f"Case {run + 1}. {PROMPT}" for run in range(RUNS)]
 
 
 def timed_stream(chunks, started: float) -> dict:
@@ -58,13 +61,13 @@ def through_server(config_file, overrides, model, tokens) -> dict:
     import httpx
 
     headers = {"Authorization": f"Bearer {os.environ.get('SERVE_API_KEY', 'none')}"}
-    body = {"model": model, "prompt": PROMPT, "max_tokens": tokens, "temperature": 0.0, "stream": True,
-            "logit_bias": {str(EOS_ID): -100}}
     runs = []
     with LocalServer(config_file, overrides, timeout_s=600) as server, httpx.Client(timeout=600) as client:
         client.post(f"{server.url}/v1/completions", headers=headers,
                     json={"model": model, "prompt": "warm up", "max_tokens": 4})
-        for _ in range(RUNS):
+        for prompt in PROMPTS:
+            body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0.0, "stream": True,
+                    "logit_bias": {str(EOS_ID): -100}}
             started = time.perf_counter()
             with client.stream("POST", f"{server.url}/v1/completions", headers=headers, json=body) as response:
                 runs.append(timed_stream(_sse_texts(response), started))
@@ -76,13 +79,12 @@ def in_process(gguf: str, gpu_layers: int, threads: int, n_ctx: int, tokens: int
 
     llama = Llama(gguf, n_gpu_layers=gpu_layers, n_threads=threads, n_ctx=n_ctx, n_batch=512, verbose=False)
     try:
-        prompt_tokens = len(llama.tokenize(PROMPT.encode(), add_bos=True))
+        prompt_tokens = len(llama.tokenize(PROMPTS[0].encode(), add_bos=True))
         llama.create_completion("warm up", max_tokens=4)
         runs = []
-        for _ in range(RUNS):
-            llama.reset()
+        for prompt in PROMPTS:
             started = time.perf_counter()
-            stream = llama.create_completion(PROMPT, max_tokens=tokens, temperature=0.0, stream=True,
+            stream = llama.create_completion(prompt, max_tokens=tokens, temperature=0.0, stream=True,
                                              logit_bias={EOS_ID: -100.0})
             runs.append(timed_stream((chunk for chunk in stream if chunk["choices"][0]["text"]), started))
     finally:

@@ -73,11 +73,32 @@ def torch_scores(model, items: list[Encoded]) -> list[np.ndarray]:
     return out
 
 
-def llama_cpp_scores(gguf: Path, items: list[Encoded], threads: int | None, gpu_layers: int) -> list[np.ndarray]:
+def llama_cpp_scores(gguf: Path, items: list[Encoded], threads: int | None, gpu_layers: int,
+                     log: Path | None = None) -> list[np.ndarray]:
+    """llama.cpp's log-probs; in a child process when this one holds a CUDA context, so that a
+    crash in llama.cpp (one took the 8B parity run down with no trace) ends with a message and
+    its log instead of killing the convert stage."""
+    import torch
+
+    if not torch.cuda.is_initialized():
+        return _llama_cpp_scores(gguf, items, threads, gpu_layers, log)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            return pool.submit(_llama_cpp_scores, gguf, items, threads, gpu_layers, log).result()
+        except BrokenProcessPool:
+            raise UserError(f"llama.cpp crashed while scoring {gguf.name}; its log: {log or 'not kept'}") from None
+
+
+def _llama_cpp_scores(gguf: Path, items: list[Encoded], threads: int | None, gpu_layers: int,
+                      log: Path | None) -> list[np.ndarray]:
     from llama_cpp import Llama
 
     longest = max(len(item.ids) for item in items)
-    with native_stderr_to(Path(os.devnull)):
+    with native_stderr_to(log or Path(os.devnull)):
         model = Llama(str(gguf), n_ctx=longest + 8, n_batch=longest + 8, n_ubatch=longest + 8, logits_all=True,
                       n_threads=threads, n_gpu_layers=gpu_layers, verbose=False, seed=0)
     out = []
@@ -114,17 +135,31 @@ class Scores:
         return math.exp(nll / sum(t.shape[0] for t in self.target_logp))
 
 
+# A position is "decided" when the reference's best token leads the runner-up by this many nats.
+# Where it does not, rounding alone can swap the two (a random-weight model predicts almost
+# uniformly, so there top-1 agreement measures noise); the gate reads top-1 on decided positions.
+DECIDED_MARGIN = 0.1
+
+
 def compare(reference: Scores, other: Scores) -> dict:
-    """Top-1 agreement, mean KL(reference || other) and mean |Δ log p(actual token)| per position."""
-    agree = total = 0
+    """Top-1 agreement (on all positions, and on decided ones), mean KL(reference || other) and
+    mean |Δ log p(actual token)| per position."""
+    agree = total = decided_agree = decided = 0
     kl_sum = dlogp_sum = 0.0
     for index, (ref, oth) in enumerate(zip(reference.logprobs, other.logprobs, strict=True)):
-        agree += int((reference.top1[index] == other.top1[index]).sum())
+        same = reference.top1[index] == other.top1[index]
+        best_two = ref.topk(2, dim=-1).values
+        sure = (best_two[:, 0] - best_two[:, 1]) >= DECIDED_MARGIN
+        agree += int(same.sum())
+        decided_agree += int((same & sure).sum())
+        decided += int(sure.sum())
         total += ref.shape[0]
         # rows summed in float32 (128k terms), positions accumulated in float64
         kl_sum += float((reference.probs[index] * (ref - oth)).sum(-1).double().sum())
         dlogp_sum += float((reference.target_logp[index] - other.target_logp[index]).abs().sum())
-    return {"top1_agreement": agree / total, "mean_kl": kl_sum / total, "mean_abs_dlogp": dlogp_sum / total}
+    return {"top1_agreement": agree / total, "decided_positions": decided,
+            "decided_top1_agreement": decided_agree / decided if decided else None,
+            "mean_kl": kl_sum / total, "mean_abs_dlogp": dlogp_sum / total}
 
 
 def tokenization_mismatches(tokenizer, gguf: Path, samples: list[HeldOut]) -> list[dict]:

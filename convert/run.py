@@ -215,6 +215,19 @@ def _load_reference_model(base_dir: Path, adapter_dir: Path, trained_4bit: bool,
     return PeftModel.from_pretrained(model, adapter_dir).eval()
 
 
+def _parity_dtype(merged: Path, device: str):
+    """float32 wherever the model fits: llama.cpp computes in float32, and a bfloat16 reference
+    flips the argmax of near-flat predictions (on the 8B-shaped random model, bf16 torch vs the
+    f16 GGUF agreed on 85% of top-1 tokens at a KL of 0.003). bfloat16 only on a GPU too small."""
+    import torch
+
+    if device != "cuda":
+        return torch.float32
+    weight_bytes = sum(f.stat().st_size for f in merged.glob("*.safetensors"))  # written in 16 bits
+    free, _ = torch.cuda.mem_get_info()
+    return torch.float32 if weight_bytes * 2 * 1.15 < free else torch.bfloat16
+
+
 def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bit: bool,
                outtype: str, quants: list[str]) -> dict:
     import gc
@@ -229,7 +242,7 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
         raise UserError(f"{layout.adapter / HELDOUT_FILE} has no rows: train with a validation split")
     items = [parity.encode(tokenizer, sample, settings.max_tokens) for sample in samples]
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = _parity_dtype(layout.merged, device)
     gpu_layers = -1 if device == "cuda" else 0
 
     def torch_step(load):
@@ -250,7 +263,8 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
         path = layout.gguf(kind)
         label = f"c: {kind} GGUF (llama.cpp)" if kind == outtype else f"d: {kind} GGUF"
         ladder.append((label, path.name,
-                       lambda path=path: parity.llama_cpp_scores(path, items, config.convert.threads, gpu_layers)))
+                       lambda path=path: parity.llama_cpp_scores(path, items, config.convert.threads, gpu_layers,
+                                                                 layout.gguf_dir / "parity-llama.log")))
 
     steps, reference, previous = [], None, None
     with console.status("parity ladder") as status:
@@ -290,14 +304,8 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
     chat = parity.chat_prompt_check(full, [user_turn(sample.prompt) for sample in samples[:4]])
     failures = []
     merged_row, f16_row = steps[1], steps[2]
-    if merged_row["vs_previous"]["top1_agreement"] < settings.merged_min_top1:
-        failures.append(f"merged vs base+adapter top-1 agreement {merged_row['vs_previous']['top1_agreement']:.4f} "
-                        f"< {settings.merged_min_top1}")
-    if f16_row["vs_previous"]["top1_agreement"] < settings.f16_min_top1:
-        failures.append(f"{outtype} GGUF vs merged top-1 agreement {f16_row['vs_previous']['top1_agreement']:.4f} "
-                        f"< {settings.f16_min_top1}")
-    if f16_row["vs_previous"]["mean_kl"] > settings.f16_max_kl:
-        failures.append(f"{outtype} GGUF vs merged mean KL {f16_row['vs_previous']['mean_kl']:.5f} > {settings.f16_max_kl}")
+    failures += _gate("merged vs base+adapter", merged_row["vs_previous"], settings.merged_min_top1, settings.merged_max_kl)
+    failures += _gate(f"{outtype} GGUF vs merged", f16_row["vs_previous"], settings.f16_min_top1, settings.f16_max_kl)
     if mismatches:
         failures.append(f"tokenization differs between PyTorch and the GGUF on {len(mismatches)} text(s)")
     if not chat.get("identical"):
@@ -306,6 +314,7 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
         "samples": len(items),
         "tokens_scored": int(sum(len(item.ids) - item.prompt_len for item in items)),
         "scored_positions": "positions predicting the held-out completion (think block and answer)",
+        "torch_dtype": str(dtype).removeprefix("torch."),
         "merge_base": "dequantized-4bit" if (trained_4bit and config.convert.merge_base == "dequantized") else "original",
         "thresholds": settings.model_dump(),
         "steps": steps,
@@ -317,15 +326,35 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
     }
 
 
+def _gate(label: str, comparison: dict, min_top1: float, max_kl: float) -> list[str]:
+    """Top-1 agreement is held to `min_top1` on decided positions (parity.DECIDED_MARGIN); the
+    mean KL over all positions to `max_kl`."""
+    failures = []
+    top1 = comparison["decided_top1_agreement"]
+    if top1 is not None and top1 < min_top1:
+        failures.append(f"{label} top-1 agreement {top1:.4f} < {min_top1} "
+                        f"(on {comparison['decided_positions']} decided positions)")
+    if comparison["mean_kl"] > max_kl:
+        failures.append(f"{label} mean KL {comparison['mean_kl']:.5f} > {max_kl}")
+    return failures
+
+
+def _decided(comparison: dict | None) -> str:
+    if not comparison or comparison["decided_top1_agreement"] is None:
+        return "-"
+    return f"{comparison['decided_top1_agreement']:.4f} of {comparison['decided_positions']}"
+
+
 def print_parity(report: dict) -> None:
     table = Table(title=f"parity ladder ({report['samples']} held-out rows, {report['tokens_scored']} tokens)")
-    for column in ("step", "top-1 vs prev", "KL vs prev", "top-1 vs a", "KL vs a", "|Δlogp| vs a", "ppl"):
+    for column in ("step", "top-1 vs prev", "decided", "KL vs prev", "top-1 vs a", "KL vs a", "|Δlogp| vs a", "ppl"):
         table.add_column(column, justify="right" if column != "step" else "left")
     for row in report["steps"]:
         prev, ref = row.get("vs_previous"), row.get("vs_a")
         table.add_row(
             row["step"],
-            f"{prev['top1_agreement']:.4f}" if prev else "-", f"{prev['mean_kl']:.5f}" if prev else "-",
+            f"{prev['top1_agreement']:.4f}" if prev else "-", _decided(prev),
+            f"{prev['mean_kl']:.5f}" if prev else "-",
             f"{ref['top1_agreement']:.4f}" if ref else "-", f"{ref['mean_kl']:.5f}" if ref else "-",
             f"{ref['mean_abs_dlogp']:.4f}" if ref else "-", f"{row['perplexity']:.3f}",
         )

@@ -128,3 +128,34 @@ def test_too_little_disk_is_refused_before_writing(tmp_path):
 
     with pytest.raises(UserError, match="not enough disk"):
         require_free_disk(tmp_path, 10**18, "the merged model")
+
+
+def _scores(logits, item):
+    from convert import parity
+
+    return parity.Scores([torch.log_softmax(logits, dim=-1)], [item])
+
+
+def test_parity_gate_reads_top1_where_the_reference_is_decided_and_kl_everywhere():
+    from convert import parity
+    from convert.run import _gate
+
+    generator = torch.Generator().manual_seed(0)
+    positions, vocab = 400, 1000
+    item = parity.Encoded(ids=list(range(positions + 1)), prompt_len=1)
+    # a near-flat reference (like a random-weight model): rounding-size noise swaps its argmax
+    flat = torch.randn(positions, vocab, generator=generator) * 0.01
+    rounded = flat + torch.randn(positions, vocab, generator=generator) * 1e-3
+    comparison = parity.compare(_scores(flat, item), _scores(rounded, item))
+    assert comparison["top1_agreement"] < 0.9 and comparison["decided_positions"] == 0
+    assert _gate("f16 vs merged", comparison, 0.98, 0.01) == []
+
+    # a peaked reference: the same noise changes nothing, a broken export fails both gates
+    peaked = flat.clone()
+    peaked[torch.arange(positions), torch.arange(positions) % vocab] += 5.0
+    same = parity.compare(_scores(peaked, item), _scores(peaked + (rounded - flat), item))
+    assert same["decided_positions"] == positions and same["decided_top1_agreement"] == 1.0
+    assert _gate("f16 vs merged", same, 0.98, 0.01) == []
+    broken = parity.compare(_scores(peaked, item), _scores(peaked.roll(1, dims=1), item))
+    failures = _gate("f16 vs merged", broken, 0.98, 0.01)
+    assert len(failures) == 2 and "top-1 agreement 0.0000" in failures[0] and "mean KL" in failures[1]
