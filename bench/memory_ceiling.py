@@ -39,12 +39,19 @@ def load(recipe: str, config):
                                             target_modules=list(config.lora.target_modules)))
 
 
-def fits(model, length: int) -> bool:
+def fits(model, length: int, chunked_loss: bool) -> bool:
     import torch
 
     ids = torch.randint(1000, 100000, (1, length), device="cuda")
     try:
-        loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+        if chunked_loss:
+            # the train stage's loss: the LM head runs in row chunks, so the full
+            # length x 128,256 logits never exist (model(labels=...) would build them)
+            from train.chunked_loss import causal_lm_loss
+
+            loss = causal_lm_loss(model, {"input_ids": ids, "labels": ids})
+        else:
+            loss = model(input_ids=ids, labels=ids, use_cache=False).loss
         loss.backward()
         return True
     except torch.OutOfMemoryError:
@@ -74,12 +81,12 @@ def main() -> None:
     started = time.perf_counter()
     good, bad, length, probes = 0, None, args.start, []
     while bad is None and length <= 262144:
-        ok = fits(model, length)
+        ok = fits(model, length, args.recipe == "stage")
         probes.append((length, ok))
         good, bad, length = (length, None, length * 2) if ok else (good, length, length)
     while bad is not None and bad - good > args.resolution:
         middle = (good + bad) // 2 // 256 * 256
-        ok = fits(model, middle)
+        ok = fits(model, middle, args.recipe == "stage")
         probes.append((middle, ok))
         good, bad = (middle, bad) if ok else (good, middle)
     result = {"recipe": args.recipe, "limit_gib": args.limit_gib, "longest_fitting_tokens": good,

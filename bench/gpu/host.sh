@@ -8,6 +8,7 @@
 #   bash bench/gpu/host.sh prep       train bundles, 8B model, a 3-step adapter of (3)
 #   bash bench/gpu/host.sh parity     merge + f16 + q4_k_m, parity ladder (both merge bases), on the CPU llama-cpp-python of make setup
 #   bash bench/gpu/host.sh serve-cpu  serve speed of the q4_k_m on 16 CPU threads
+#   bash bench/gpu/host.sh ceiling    24 GiB ceiling of (3) with the stage's chunked loss
 set -uo pipefail
 phase=${1:?phase}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -87,5 +88,12 @@ parity)
 serve-cpu)
   step serve-cpu 200 python3 -m bench.serve_bench --config $REAL --gpu-layers 0 --threads 16 --tokens 64 --label 8b-cpu \
        --out "$OUT/serve-cpu.json" model.id=$M runs_dir=$RUNS name=bench serve.quant=q4_k_m ;;
+ceiling)
+  if [ ! -d /tmp/site/unsloth ]; then
+    log install; bash .gpu/install.sh .gpu /tmp/site > "$OUT/install.log" 2>&1; tar xzf .gpu/pydantic.tgz -C /tmp/site
+  fi
+  build_model
+  step ceiling-stage 300 python3 -m bench.memory_ceiling --recipe stage --config $REAL --start 16384 --resolution 4096 \
+       --out "$OUT/ceiling-stage.json" model.id=$M ;;
 esac
 log done
