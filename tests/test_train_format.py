@@ -43,3 +43,24 @@ def test_the_real_template_would_have_dropped_the_reasoning(tokenizer):
         [{"role": "user", "content": QUESTION},
          {"role": "assistant", "content": f"<think>\n{REASONING}\n</think>\n\n{RESPONSE}"}], tokenize=False)
     assert REASONING not in text
+
+
+def test_a_validation_set_with_no_row_left_trains_without_validation(tokenizer, tmp_path, capsys):
+    import json
+
+    from common.config import load_config
+    from tests.conftest import TINY
+    from train.data import prepare_sft_data
+
+    def write(name, reasoning):
+        rows = [{"Question": f"Question {i}?", "Complex_CoT": reasoning, "Response": "Short answer."} for i in range(5)]
+        (tmp_path / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
+        return tmp_path / name
+
+    train, validation = write("train.jsonl", "Short reasoning."), write("validation.jsonl", "long reasoning " * 400)
+    config = load_config(TINY, [f"data.source={train}", "data.replay=null",
+                                f"data.validation_source={{source: {validation}, expected_rows: null}}"])
+    prepared = prepare_sft_data(config.data, tokenizer, 512)
+    assert prepared.validation is None and len(prepared.train) == 5
+    assert "none of its 5 rows is left" in capsys.readouterr().out
+    assert prepared.counts["validation_dropped_too_long"] == 5

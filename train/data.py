@@ -85,6 +85,11 @@ def prepare_sft_data(data: DataSection, tokenizer, max_seq_length: int) -> Prepa
     validation, heldout = None, []
     if validation_table is not None:
         validation = _tokenize(validation_table, tokenizer, max_seq_length, True, counts, "validation")
+        if len(validation) == 0:
+            # every validation row was empty or too long: train without evaluation, and say so
+            print(f"validation: none of its {len(validation_table)} rows is left after dropping empty and "
+                  "too-long rows; training without a validation loss")
+            validation = None
         for row in validation_table.select(range(min(HELDOUT_ROWS, len(validation_table)))):
             question, reasoning, response = (str(row[name] or "").strip() for name in COLUMNS)
             if question and reasoning and response:

@@ -227,7 +227,7 @@ def run_sft(config: RunConfig) -> Path:
         saved = latest_checkpoint(layout.checkpoints)
         raise UserError(f"interrupted: checkpoint saved at {saved}; `make train RESUME=1` continues from it")
 
-    final_eval = trainer.evaluate()["eval_loss"] if data.validation is not None else None  # every rank takes part
+    final_eval = _final_validation_loss(trainer) if data.validation is not None else None
     if not distributed.is_main():
         return layout.adapter
     state = trainer.state
@@ -279,6 +279,16 @@ def _remove_partial_checkpoints(folder: Path) -> None:
     for path in folder.glob("checkpoint-*"):
         if not (path / "trainer_state.json").is_file():
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _final_validation_loss(trainer) -> float:
+    """The validation loss of the final weights; when the last step was just evaluated (and the
+    best checkpoint was not reloaded) that figure is reused instead of a second identical pass.
+    The decision reads the shared log history, so under DDP every rank takes part or none."""
+    evaluated = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
+    if evaluated and evaluated[-1].get("step") == trainer.state.global_step and not trainer.args.load_best_model_at_end:
+        return evaluated[-1]["eval_loss"]
+    return trainer.evaluate()["eval_loss"]
 
 
 def _print_summary(layout, tokens, seconds, first_eval, final_eval, counts) -> None:
