@@ -168,6 +168,7 @@ class ServeSection(Section):
     n_gpu_layers: int = Field(-1, ge=-1, description="-1 = all layers on the GPU when there is one")
     n_threads: int | None = Field(None, gt=0)
     api_key: str | None = Field(None, description="or the SERVE_API_KEY environment variable")
+    logprobs: bool = Field(False, description="accept logprobs requests; costs the LM head on every prompt token")
     startup_timeout_s: float = Field(600.0, gt=0)
     vllm: VllmSection = VllmSection()
 

@@ -41,7 +41,7 @@ def serve_options(config: RunConfig) -> ServeOptions:
         gguf=str(gguf_to_serve(config)), model_name=model_name(config), n_ctx=config.serve.n_ctx,
         n_gpu_layers=config.serve.n_gpu_layers, n_threads=config.serve.n_threads or server_threads(),
         api_key=api_key(config), temperature=config.sampling.temperature, top_p=config.sampling.top_p,
-        max_tokens=config.sampling.max_tokens,
+        max_tokens=config.sampling.max_tokens, logprobs=config.serve.logprobs,
     )
 
 

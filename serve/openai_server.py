@@ -44,6 +44,7 @@ class ServeOptions:
     temperature: float
     top_p: float
     max_tokens: int
+    logprobs: bool = False
 
 
 def openai_error(status: int, message: str, kind: str = "invalid_request_error",
@@ -174,6 +175,9 @@ def create_server_app(options: ServeOptions) -> FastAPI:
         model=options.gguf, model_alias=options.model_name, n_ctx=options.n_ctx,
         n_gpu_layers=options.n_gpu_layers, n_threads=options.n_threads or ModelSettings().n_threads,
         n_batch=min(512, options.n_ctx), verbose=False,
+        # llama-cpp-python's server keeps the logits of every prompt token (for logprobs) by
+        # default, which runs the 128k-wide LM head over the whole prompt; off unless asked for
+        logits_all=options.logprobs,
     )
     # llama_cpp.server.app.create_app, with its router minus the two routes replaced below.
     lcpp.set_server_settings(ServerSettings(api_key=options.api_key))
@@ -190,6 +194,8 @@ def create_server_app(options: ServeOptions) -> FastAPI:
             raise HTTPException(404, detail=f"model '{body.model}' not found; this server serves '{options.model_name}'")
         if body.max_tokens is not None and not 1 <= body.max_tokens <= options.n_ctx:
             raise HTTPException(400, detail=f"max_tokens must be between 1 and the context size {options.n_ctx}")
+        if not options.logprobs and (getattr(body, "logprobs", None) or getattr(body, "top_logprobs", None)):
+            raise HTTPException(400, detail="logprobs are off on this server; start it with serve.logprobs=true")
         # R1's recommended sampling; no repetition penalty (llama-cpp-python's request default is 1.1,
         # which neither DeepSeek's advice nor vLLM applies, and which costs 25% of generation speed on CPU)
         defaults = {"temperature": options.temperature, "top_p": options.top_p, "max_tokens": options.max_tokens,

@@ -80,6 +80,7 @@ def test_r1_sampling_defaults_apply_when_the_request_sets_none(server):
     ({"model": "gpt-4", "messages": QUESTION}, None, 404, "model_not_found"),
     ({"messages": QUESTION, "max_tokens": -5}, None, 400, None),
     ({"messages": QUESTION, "max_tokens": 10**7}, None, 400, None),
+    ({"messages": QUESTION, "max_tokens": 4, "logprobs": True, "top_logprobs": 2}, None, 400, None),
     ({"messages": [{"role": "user", "content": "fever " * 3000}], "max_tokens": 8}, None, 400, "context_length_exceeded"),
 ])
 def test_bad_requests_get_openai_errors_and_the_server_keeps_serving(server, body, raw, status, code):
