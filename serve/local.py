@@ -32,7 +32,7 @@ def _require_free_port(host: str, port: int) -> None:
 def server_threads() -> int:
     """All cores but one: llama.cpp's OpenMP workers spin on every core they are given, and the
     HTTP side then waits for a core at every token (on 2 cores: +73% per request; with one core
-    left free, +4%)."""
+    left free, +7%, BENCHMARKS.md)."""
     return max(1, (os.cpu_count() or 2) - 1)
 
 
