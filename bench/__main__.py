@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -53,7 +52,9 @@ def main() -> int:
             (out / "convert.json").write_text(steps.read_text())
             print("\nConvert\n" + report.convert_table(json.loads(steps.read_text())))
     if "serve" in only:
-        threads = str(max(1, (os.cpu_count() or 2) - 1))  # the server's default: a core left for HTTP
+        from serve.local import server_threads
+
+        threads = str(server_threads())
         run("bench.serve_bench", "--config", args.config, "--threads", threads, "--out", str(out / "serve-cpu.json"),
             *common)
         if (out / "serve-cpu.json").is_file():

@@ -29,8 +29,8 @@ def lengths(count: int, max_tokens: int, seed: int = 0) -> list[int]:
     return [min(max_tokens, max(64, round(MEDIAN_TOKENS * math.exp(rng.gauss(0, SIGMA))))) for _ in range(count)]
 
 
-def rows(count: int, max_tokens: int, tokenizer, seed: int = 0) -> list[dict]:
-    """Rows in medical-o1's schema whose rendered length is close to the drawn target."""
+def rows(targets: list[int], tokenizer, seed: int = 0) -> list[dict]:
+    """Rows in medical-o1's schema whose rendered lengths are close to `targets`."""
     words = _vocabulary()
     rng = random.Random(seed + 1)
     tokens_per_word = len(tokenizer(" ".join(words[:2000]), add_special_tokens=False)["input_ids"]) / 2000
@@ -40,12 +40,12 @@ def rows(count: int, max_tokens: int, tokenizer, seed: int = 0) -> list[dict]:
         return " ".join(words[start:start + n])
 
     return [{"Question": text(0.10 * target), "Complex_CoT": text(0.75 * target), "Response": text(0.15 * target)}
-            for target in lengths(count, max_tokens - 16, seed)]
+            for target in targets]
 
 
 def write_rows(path, count: int, max_tokens: int, tokenizer, seed: int = 0) -> dict:
-    data = rows(count, max_tokens, tokenizer, seed)
-    path.write_text("".join(json.dumps(row) + "\n" for row in data), encoding="utf-8")
     drawn = lengths(count, max_tokens - 16, seed)
+    data = rows(drawn, tokenizer, seed)
+    path.write_text("".join(json.dumps(row) + "\n" for row in data), encoding="utf-8")
     return {"rows": count, "median_target_tokens": sorted(drawn)[count // 2],
             "mean_target_tokens": round(sum(drawn) / count, 1), "distribution": f"lognormal(median {MEDIAN_TOKENS}, sigma {SIGMA})"}

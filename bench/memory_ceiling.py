@@ -12,31 +12,8 @@ import json
 import time
 from pathlib import Path
 
+from bench.train_bench import load_baseline_model
 from common.config import load_config
-
-
-def load(recipe: str, config):
-    import torch
-
-    if recipe in ("unsloth", "stage"):
-        import unsloth  # noqa: F401
-        from unsloth import FastLanguageModel
-
-        model, _ = FastLanguageModel.from_pretrained(config.model.id, max_seq_length=262144, load_in_4bit=True,
-                                                     dtype=None)
-        return FastLanguageModel.get_peft_model(model, r=16, lora_alpha=16, lora_dropout=0.0, bias="none",
-                                                target_modules=list(config.lora.target_modules),
-                                                use_gradient_checkpointing="unsloth", random_state=3407)
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    model = AutoModelForCausalLM.from_pretrained(
-        config.model.id, dtype=torch.bfloat16, device_map={"": 0}, attn_implementation="sdpa",
-        quantization_config=BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                               bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16))
-    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-    return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=16, lora_alpha=16, lora_dropout=0.0,
-                                            target_modules=list(config.lora.target_modules)))
 
 
 def fits(model, length: int, chunked_loss: bool) -> bool:
@@ -77,7 +54,9 @@ def main() -> None:
     args = parser.parse_args()
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(args.limit_gib * 2**30 / total)
-    model = load(args.recipe, load_config(args.config, args.overrides))
+    # the stage's model is Unsloth's QLoRA model; its loss is the stage's own (see fits)
+    recipe = "unsloth" if args.recipe in ("unsloth", "stage") else "trl"
+    model, _ = load_baseline_model(recipe, load_config(args.config, args.overrides), 262144, cuda=True)
     started = time.perf_counter()
     good, bad, length, probes = 0, None, args.start, []
     while bad is None and length <= 262144:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 RECIPES = {"trl": "(1) transformers+PEFT+TRL, padding, b2 ga4", "unsloth": "(2) Unsloth notebook, b2 ga4, no packing",
            "stage": "(3) this train stage, defaults", "stage-bf16": "(4) this train stage, bf16 LoRA"}
 
@@ -44,6 +41,3 @@ def serve_table(results: list[dict]) -> str:
                      f"{fmt(r['in_process']['tokens_per_s'], ',.1f')} | {r['server_overhead']:+.1%} |")
     return "\n".join(lines)
 
-
-def load(paths: list[Path]) -> list[dict]:
-    return [json.loads(path.read_text()) for path in paths]

@@ -35,7 +35,7 @@ def _common_lora(config):
     return dict(r=16, lora_alpha=16, lora_dropout=0.0, bias="none", target_modules=list(config.lora.target_modules))
 
 
-def _text_rows(path: Path, tokenizer) -> list[dict]:
+def _text_rows(path: Path) -> list[dict]:
     """Full-sequence text rows as the notebooks build them (chat-rendered question and answer)."""
     from common.reasoning import render_training_pair
 
@@ -47,54 +47,55 @@ def _text_rows(path: Path, tokenizer) -> list[dict]:
     return out
 
 
+def load_baseline_model(recipe: str, config, max_seq_length: int, cuda: bool):
+    """The model of a baseline recipe as its users build it: Unsloth's notebook (QLoRA, offloaded
+    checkpointing), or transformers + PEFT (bitsandbytes NF4 QLoRA on CUDA, LoRA on CPU)."""
+    import torch
+
+    if recipe == "unsloth":
+        import unsloth  # noqa: F401
+        from unsloth import FastLanguageModel
+
+        model, tokenizer = FastLanguageModel.from_pretrained(config.model.id, max_seq_length=max_seq_length,
+                                                             load_in_4bit=True, dtype=None)
+        return FastLanguageModel.get_peft_model(model, use_gradient_checkpointing="unsloth", random_state=3407,
+                                                **_common_lora(config)), tokenizer
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"dtype": torch.bfloat16 if cuda else torch.float32, "attn_implementation": "sdpa"}
+    if cuda:
+        from transformers import BitsAndBytesConfig
+
+        kwargs.update(device_map={"": 0}, quantization_config=BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16))
+    model = AutoModelForCausalLM.from_pretrained(config.model.id, **kwargs)
+    if cuda:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **_common_lora(config)))
+    return model, AutoTokenizer.from_pretrained(config.model.id)
+
+
 def run_hf_recipe(recipe: str, config, rows_path: Path, steps: int, warmup: int) -> dict:
     import torch
 
     cuda = torch.cuda.is_available()
-    if recipe == "unsloth":
-        if not cuda:
-            return {"skipped": "Unsloth needs a CUDA GPU"}
-        import unsloth  # noqa: F401
-        from unsloth import FastLanguageModel
-
-        model, tokenizer = FastLanguageModel.from_pretrained(config.model.id, max_seq_length=config.model.max_seq_length,
-                                                             load_in_4bit=True, dtype=None)
-        model = FastLanguageModel.get_peft_model(model, use_gradient_checkpointing="unsloth", random_state=3407,
-                                                 **_common_lora(config))
-    else:
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        kwargs = {"dtype": torch.bfloat16 if cuda else torch.float32, "attn_implementation": "sdpa"}
-        if cuda:
-            from transformers import BitsAndBytesConfig
-
-            kwargs.update(device_map={"": 0}, quantization_config=BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=torch.bfloat16))
-        model = AutoModelForCausalLM.from_pretrained(config.model.id, **kwargs)
-        if cuda:
-            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            model.enable_input_require_grads()
-        model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **_common_lora(config)))
-        tokenizer = AutoTokenizer.from_pretrained(config.model.id)
+    if recipe == "unsloth" and not cuda:
+        return {"skipped": "Unsloth needs a CUDA GPU"}
+    model, tokenizer = load_baseline_model(recipe, config, config.model.max_seq_length, cuda)
     from datasets import Dataset
-    from transformers import TrainerCallback
     from trl import SFTConfig
 
     from common.reasoning import PAD
+    from train.callbacks import StepTimer
     from train.trainer import PortableSFTTrainer
 
     tokenizer.pad_token = PAD  # so that "non-padding tokens" are exactly the real ones
-    marks = []
-
-    class Timer(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if cuda:
-                torch.cuda.synchronize()
-            marks.append((time.perf_counter(), state.num_input_tokens_seen))
+    timer = StepTimer(warmup_steps=warmup - 1)  # measured from the end of the last warm-up step
 
     args = SFTConfig(
         output_dir=tempfile.mkdtemp(), per_device_train_batch_size=2, gradient_accumulation_steps=4,
@@ -103,13 +104,12 @@ def run_hf_recipe(recipe: str, config, rows_path: Path, steps: int, warmup: int)
         include_num_input_tokens_seen="non_padding", optim="adamw_8bit" if cuda else "adamw_torch",
         disable_tqdm=True, dataloader_num_workers=0, gradient_checkpointing=False, seed=3407,
     )
-    trainer = PortableSFTTrainer(model=model, args=args, processing_class=tokenizer, callbacks=[Timer()],
-                                 train_dataset=Dataset.from_list(_text_rows(rows_path, tokenizer)))
+    trainer = PortableSFTTrainer(model=model, args=args, processing_class=tokenizer, callbacks=[timer],
+                                 train_dataset=Dataset.from_list(_text_rows(rows_path)))
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
-    (start, tokens_start), (end, tokens_end) = marks[warmup - 1], marks[-1]
-    return {"real_tokens_per_s": (tokens_end - tokens_start) / (end - start),
+    return {"real_tokens_per_s": timer.steady_tokens_per_second(),
             "peak_gpu_gib": torch.cuda.max_memory_reserved() / 2**30 if cuda else None,
             "measured_steps": steps, "micro_batch": 2, "gradient_accumulation": 4, "packing": False}
 
