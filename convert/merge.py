@@ -92,6 +92,18 @@ def nf4_round_trip(weight: torch.Tensor, device: str) -> torch.Tensor:
     return bnb_functional.dequantize_4bit(packed, state).to("cpu")
 
 
+def updated_weight(key: str, weight: torch.Tensor, update: LoraUpdate, onto_dequantized: bool,
+                   device: str) -> torch.Tensor:
+    """base + the adapter's update, in float32 on the CPU; the base is first taken through NF4
+    when the adapter was trained against the 4-bit weights and the merge goes onto those."""
+    base = nf4_round_trip(weight, device) if onto_dequantized else weight
+    delta = update.delta()
+    if delta.shape != base.shape:
+        raise UserError(f"adapter update for {key} has shape {tuple(delta.shape)}, "
+                        f"base weight {tuple(base.shape)}: adapter and base model differ")
+    return base.float().cpu() + delta
+
+
 def base_weight_files(model_dir: Path) -> list[Path]:
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():
@@ -154,12 +166,7 @@ def merge_adapter(
                         tensor = replacement.to(target)
                         remaining.discard(key)
                     elif update is not None:
-                        base = nf4_round_trip(tensor, device) if onto_dequantized else tensor
-                        delta = update.delta()
-                        if delta.shape != base.shape:
-                            raise UserError(f"adapter update for {key} has shape {tuple(delta.shape)}, "
-                                            f"base weight {tuple(base.shape)}: adapter and base model differ")
-                        tensor = (base.float() + delta).to(target)
+                        tensor = updated_weight(key, tensor, update, onto_dequantized, device).to(target)
                         remaining.discard(key)
                     elif tensor.is_floating_point():
                         tensor = tensor.to(target)
@@ -212,7 +219,7 @@ def merge_in_memory(model, adapter_dir: Path, onto_dequantized: bool) -> None:
     with torch.no_grad():
         for name, update in updates.items():
             weight = parameters[name]
-            base = nf4_round_trip(weight.data, device.type) if onto_dequantized else weight.data.float().cpu()
-            weight.data = (base.float() + update.delta()).to(device=device, dtype=weight.dtype)
+            merged = updated_weight(name, weight.data, update, onto_dequantized, device.type)
+            weight.data = merged.to(device=device, dtype=weight.dtype)
         for name, tensor in replacements.items():
             parameters[name].data = tensor.to(device=device, dtype=parameters[name].dtype)

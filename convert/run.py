@@ -67,6 +67,7 @@ def run_convert(config: RunConfig) -> int:
     sampling = {"temperature": config.sampling.temperature, "top_p": config.sampling.top_p}
     trained_4bit = bool(adapter_manifest.get("adapter", {}).get("trained_on_4bit_base"))
     onto_dequantized = trained_4bit and config.convert.merge_base == "dequantized"
+    merge_base = "dequantized-4bit" if onto_dequantized else "original"
 
     base_bytes = sum(p.stat().st_size for p in base_weight_files(base_dir))
     # only what is not on disk yet: a re-run that skips finished steps writes nothing new
@@ -90,7 +91,7 @@ def run_convert(config: RunConfig) -> int:
             merged = merge_adapter(base_dir, layout.adapter, staging, config.convert.merge_dtype, onto_dequantized)
             copy_model_files(base_dir, layout.adapter, staging, config.convert.merge_dtype, sampling)
             write_manifest(staging, "merge", {"base_model": str(base_dir), "adapter": str(layout.adapter),
-                                              "merge_base": "dequantized-4bit" if onto_dequantized else "original",
+                                              "merge_base": merge_base,
                                               **merged})
         figures["merge"] = steps.record("merge", merge_inputs, layout.merged, **peak.figures(), **merged)
         console.print(f"merge: {merged['merged_tensors']} weights updated, {merged['shards']} shard(s), "
@@ -135,7 +136,7 @@ def run_convert(config: RunConfig) -> int:
 
     # 5. parity ladder
     with PeakMemory() as peak:
-        report = run_parity(config, layout, base_dir, trained_4bit, outtype, quants)
+        report = run_parity(config, layout, base_dir, trained_4bit, onto_dequantized, outtype, quants)
     figures["parity"] = peak.figures()
     atomic_write_json(layout.parity, report)
     print_parity(report)
@@ -152,7 +153,7 @@ def run_convert(config: RunConfig) -> int:
         "config": config_as_dict(config),
         "inputs": {"adapter": str(layout.adapter), "adapter_tree_sha256": sha256_tree(layout.adapter),
                    "base_model": config.model.id, "base_dir": str(base_dir), "merged_tree_sha256": merged_hash},
-        "merge_base": "dequantized-4bit" if onto_dequantized else "original",
+        "merge_base": merge_base,
         "artifacts": artifacts,
         "steps": figures,
         "gguf_metadata": {key: metadata.get(key) for key in (
@@ -228,7 +229,7 @@ def _parity_dtype(merged: Path, device: str):
     return torch.float32 if weight_bytes * 2 * 1.15 < free else torch.bfloat16
 
 
-def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bit: bool,
+def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bit: bool, onto_dequantized: bool,
                outtype: str, quants: list[str]) -> dict:
     import gc
 
@@ -286,18 +287,15 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
         # A QLoRA adapter can be merged onto either base; score the one not written, in memory.
         from convert.merge import merge_in_memory
 
-        written = config.convert.merge_base == "dequantized"
-
         def other_merge():
             model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype, device_map={"": device}).eval()
-            merge_in_memory(model, layout.adapter, onto_dequantized=not written)
+            merge_in_memory(model, layout.adapter, onto_dequantized=not onto_dequantized)
             return model
 
         other = parity.Scores(torch_step(other_merge), items)
-        merged_scores = {"original": None, "dequantized": None}
-        merged_scores["dequantized" if written else "original"] = steps[1]["vs_previous"]
-        merged_scores["original" if written else "dequantized"] = parity.compare(reference, other)
-        merge_bases = {"written": config.convert.merge_base, "vs_a": merged_scores}
+        written, other_base = ("dequantized", "original") if onto_dequantized else ("original", "dequantized")
+        merge_bases = {"written": written, "vs_a": {written: steps[1]["vs_previous"],
+                                                    other_base: parity.compare(reference, other)}}
 
     full = layout.gguf(outtype)
     mismatches = parity.tokenization_mismatches(tokenizer, full, samples)
@@ -315,7 +313,7 @@ def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bi
         "tokens_scored": int(sum(len(item.ids) - item.prompt_len for item in items)),
         "scored_positions": "positions predicting the held-out completion (think block and answer)",
         "torch_dtype": str(dtype).removeprefix("torch."),
-        "merge_base": "dequantized-4bit" if (trained_4bit and config.convert.merge_base == "dequantized") else "original",
+        "merge_base": "dequantized-4bit" if onto_dequantized else "original",
         "thresholds": settings.model_dump(),
         "steps": steps,
         "merge_bases": merge_bases,

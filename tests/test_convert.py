@@ -109,6 +109,24 @@ def test_merge_onto_the_dequantized_4bit_base(trained_run, tiny_model, tmp_path)
     assert not torch.allclose(merged[name], base[name].float() + updates[name].delta(), atol=1e-4)
 
 
+def test_merge_in_memory_equals_the_written_merge_on_either_base(trained_run, tiny_model, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from convert.merge import merge_adapter, merge_in_memory
+
+    adapter = trained_run["root"] / "adapter"
+    for onto_dequantized in (False, True):
+        out = tmp_path / f"merged-{onto_dequantized}"
+        out.mkdir()
+        merge_adapter(tiny_model, adapter, out, "float32", onto_dequantized=onto_dequantized)
+        written = load_file(out / "model.safetensors")
+        model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+        merge_in_memory(model, adapter, onto_dequantized=onto_dequantized)
+        for name, tensor in model.state_dict().items():
+            assert torch.allclose(written[name], tensor, atol=1e-6), (onto_dequantized, name)
+
+
 def test_bad_convert_inputs_stop_with_one_line(trained_run, tmp_path):
     runs = tmp_path / "runs"
     assert_user_error(run_cli("convert", "--config", str(TINY), f"runs_dir={runs}"), "make train")
