@@ -156,7 +156,7 @@ async def stream_events(body, llama_call, kwargs):
             await worker
 
 
-def _event_stream(request: Request, body, llama_call, kwargs):
+def _event_stream(body, llama_call, kwargs):
     from starlette.responses import StreamingResponse
 
     return StreamingResponse(stream_events(body, llama_call, kwargs), media_type="text/event-stream",
@@ -209,7 +209,7 @@ def create_server_app(options: ServeOptions) -> FastAPI:
         check_request(body, body.model_fields_set)
         kwargs = body.model_dump(exclude=DROPPED_REQUEST_FIELDS)
         if kwargs.get("stream"):
-            return _event_stream(request, body, reasoning_chat_stream, kwargs)
+            return _event_stream(body, reasoning_chat_stream, kwargs)
         async with contextlib.asynccontextmanager(lcpp.get_llama_proxy)() as proxy:
             llama = lcpp.prepare_request_resources(body, proxy, body.model, kwargs)
             result = await run_in_threadpool(llama.create_chat_completion, **kwargs)
@@ -223,7 +223,7 @@ def create_server_app(options: ServeOptions) -> FastAPI:
         if isinstance(body.prompt, list):
             body.prompt = body.prompt[0] if body.prompt else ""
         kwargs = body.model_dump(exclude=DROPPED_REQUEST_FIELDS | {"best_of"})
-        return _event_stream(request, body, llama_cpp.Llama.__call__, kwargs)
+        return _event_stream(body, llama_cpp.Llama.__call__, kwargs)
 
     @router.get("/health")
     async def health():

@@ -2,15 +2,12 @@
 one process with the same global batch."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from common.endpoint import free_port
-from tests.conftest import ROOT, TINY
+from tests.conftest import TINY, run_cli
 
 STEPS = 2
 SETTINGS = ["data.max_rows=40", "data.validation_fraction=0", "data.replay=null", f"train.max_steps={STEPS}",
@@ -19,13 +16,12 @@ SETTINGS = ["data.max_rows=40", "data.validation_fraction=0", "data.replay=null"
 
 
 def _train(runs: Path, name: str, processes: int) -> dict:
-    launcher = [sys.executable]
-    if processes > 1:
-        launcher = [str(Path(sys.executable).parent / "torchrun"), "--nproc_per_node", str(processes),
-                    "--master_addr", "127.0.0.1", "--master_port", str(free_port())]
-    command = [*launcher, "-m", "train", "--config", str(TINY), f"runs_dir={runs}", f"name={name}", *SETTINGS]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    launcher = []
+    if processes > 1:  # torchrun, as `make train GPUS=N` runs it
+        launcher = ["torch.distributed.run", "--nproc_per_node", str(processes), "--master_addr", "127.0.0.1",
+                    "--master_port", str(free_port()), "-m"]
+    result = run_cli(*launcher, "train", "--config", str(TINY), f"runs_dir={runs}", f"name={name}", *SETTINGS,
+                     env={"OMP_NUM_THREADS": "1"}, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((runs / name / "adapter" / "manifest.json").read_text())
 
