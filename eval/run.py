@@ -70,6 +70,34 @@ def default_label(config: RunConfig) -> str:
     return Path(config.serve.gguf).stem if config.serve.gguf else f"{config.name}-{config.serve.quant}"
 
 
+def generation_identity(config: RunConfig, endpoint: str | None, model: str | None, sampling: Sampling) -> dict:
+    """What the saved generations were made by: the GGUF file the local serve stage loads (path,
+    size, modification time) or the endpoint and model name, and the sampling settings."""
+    identity = {"sampling": sampling.__dict__}
+    if endpoint:
+        return {**identity, "endpoint": endpoint, "model": model}
+    layout = RunLayout.for_run(config.runs_dir, config.name)
+    path = Path(config.serve.gguf).expanduser() if config.serve.gguf else layout.gguf(config.serve.quant)
+    stat = path.stat() if path.is_file() else None
+    return {**identity, "gguf": str(path.resolve()), "bytes": stat.st_size if stat else None,
+            "modified_ns": stat.st_mtime_ns if stat else None}
+
+
+def keep_only_matching_generations(folder: Path, identity: dict) -> None:
+    """Resuming is for an interrupted run of the same model: generations saved by another model
+    or other sampling (a retrained adapter, a reconverted GGUF) are set aside, never scored as
+    this one's."""
+    generations, recorded = folder / "generations.jsonl", folder / "generations.identity.json"
+    if generations.is_file():
+        previous = json.loads(recorded.read_text()) if recorded.is_file() else None
+        if previous != identity:
+            stale = generations.with_name("generations.stale.jsonl")
+            generations.replace(stale)
+            console.print(f"[yellow]{generations} was made by another model or other settings; "
+                          f"moved to {stale.name}, generating afresh[/]")
+    atomic_write_text(recorded, json.dumps(identity, indent=2) + "\n")
+
+
 def run_eval(config: RunConfig, config_file: str, overrides: list[str], endpoint: str | None = None,
              model: str | None = None, label: str | None = None) -> Path:
     items = load_items(config)
@@ -81,6 +109,7 @@ def run_eval(config: RunConfig, config_file: str, overrides: list[str], endpoint
     api_key = config.eval.api_key or config.serve.api_key
     generations = folder / "generations.jsonl"
     folder.mkdir(parents=True, exist_ok=True)
+    keep_only_matching_generations(folder, generation_identity(config, endpoint, model, sampling))
     if endpoint:
         served = check_endpoint(endpoint, api_key)
         model = model or config.eval.model or (served[0] if served else None)

@@ -120,3 +120,17 @@ def test_html_report_renders_in_headless_chromium_with_its_plots(tmp_path):
     bar_blue = sum(1 for pixel in image.getdata() if abs(pixel[0] - 0x4a) < 12 and abs(pixel[1] - 0x7a) < 12
                    and abs(pixel[2] - 0xb5) < 12)
     assert bar_blue > 2000, "the accuracy bars are not in the screenshot"
+
+
+def test_saved_generations_of_another_model_are_set_aside_not_resumed(tmp_path):
+    from eval.run import keep_only_matching_generations
+
+    generations = tmp_path / "generations.jsonl"
+    first = {"gguf": "/runs/a.gguf", "bytes": 10, "modified_ns": 1, "sampling": {"seed": 0}}
+    keep_only_matching_generations(tmp_path, first)
+    generations.write_text('{"id": "q1", "sample": 0}\n')
+    keep_only_matching_generations(tmp_path, first)  # same model: an interrupted run resumes
+    assert generations.read_text() == '{"id": "q1", "sample": 0}\n'
+    keep_only_matching_generations(tmp_path, {**first, "modified_ns": 2})  # reconverted GGUF
+    assert not generations.exists()
+    assert (tmp_path / "generations.stale.jsonl").read_text() == '{"id": "q1", "sample": 0}\n'
