@@ -9,6 +9,12 @@
 #   bash bench/gpu/host.sh parity     merge + f16 + q4_k_m, parity ladder (both merge bases), on the CPU llama-cpp-python of make setup
 #   bash bench/gpu/host.sh serve-cpu  serve speed of the q4_k_m on 16 CPU threads
 #   bash bench/gpu/host.sh ceiling    24 GiB ceiling of (3) with the stage's chunked loss
+# Serving on the GPU (issues 5 and 9), one warm host, calls in this order:
+#   bash bench/gpu/host.sh gpu-prep   start the CUDA llama-cpp-python build (background), 8B model, serve run folder
+#   bash bench/gpu/host.sh gguf       start the 8B q4_k_m GGUF (background, llama-cpp-python of make setup)
+#   bash bench/gpu/host.sh part       keep the vLLM bundle parts carried in this call (one call per part)
+#   bash bench/gpu/host.sh vllm       install vLLM from the parts; both vLLM forms: checks, eval, load
+#   bash bench/gpu/host.sh llama-gpu  the llama.cpp server with all layers on the GPU: checks, speed, load
 set -uo pipefail
 phase=${1:?phase}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -17,6 +23,7 @@ export PYTHONPATH=/tmp/site:$PWD
 REAL=configs/r1-distill-llama-8b-medical.yaml
 M=/tmp/m8b
 RUNS=/tmp/runs8b
+VRUN=(runs_dir=/tmp/runs8b name=serve8b model.id=$M)
 log() { echo "== $(date +%T) $*"; }
 step() { local name=$1 limit=$2; shift 2; log "$name"; timeout "$limit" "$@" > "$OUT/$name.log" 2>&1; echo "rc=$?" >> "$OUT/$name.log"; tail -n 3 "$OUT/$name.log"; }
 build_model() {  # the 8B-shaped random model with the real tokenizer, once per warm host
@@ -95,5 +102,76 @@ ceiling)
   build_model
   step ceiling-stage 300 python3 -m bench.memory_ceiling --recipe stage --config $REAL --start 16384 --resolution 4096 \
        --out "$OUT/ceiling-stage.json" model.id=$M ;;
+gpu-prep)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+  { gcc --version | head -1; nvcc --version | tail -2; python3 -VV; ldd --version | head -1
+    echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"; ldconfig -p | grep -E "libstdc\+\+|libggml|libllama" ;
+    python3 -c "import torch, transformers, peft; print(torch.__version__, transformers.__version__, peft.__version__)"; } \
+    > "$OUT/host-toolchain.txt" 2>&1
+  mkdir -p /tmp/site-gpu /tmp/site && tar xzf .gpu/pydantic.tgz -C /tmp/site
+  # A host build loaded no GGUF in the last run (segfault in llama.cpp's model summary, a C++
+  # stringstream); this one links libstdc++ statically, in case the host's runtime one is older.
+  b=/tmp/llama-build; rm -rf $b; mkdir -p $b; tar xzf .gpu/llama-cpp-python-src.tgz -C $b
+  CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=off -DGGML_NATIVE=OFF -DGGML_AVX512=ON -DCMAKE_SHARED_LINKER_FLAGS=-static-libstdc++" \
+    setsid nohup python3 -m pip install -v --no-deps --no-build-isolation --no-index --target /tmp/site-gpu $b/llama_cpp_python-*/ \
+    > /tmp/llama-build.log 2>&1 < /dev/null &
+  build_model
+  step serve-run 200 python3 bench/gpu/serve_run.py --config $REAL --model $M "${VRUN[@]}"
+  ls -la /tmp/runs8b/serve8b/adapter | tee -a "$OUT/serve-run.log" ;;
+gguf)
+  ps aux | grep -c "[p]ip install" ; tail -n 3 /tmp/llama-build.log
+  mkdir -p /tmp/site-cpu /tmp/serve-libs && tar xzf .gpu/localllama/llama_cpp.tgz -C /tmp/site-cpu && tar xzf .gpu/serve-libs.tgz -C /tmp/serve-libs
+  mkdir -p .assets && tar xzf .gpu/localllama/converter.tgz -C .assets && rm -rf /tmp/converter && cp -r .assets /tmp/converter
+  cat > /tmp/make-gguf.sh <<EOS
+export PYTHONPATH=/tmp/site-cpu:/tmp/site:$PWD
+cd $PWD
+time python3 /tmp/converter/llama.cpp-0.3.36/convert_hf_to_gguf.py $M --outtype f16 --outfile /tmp/m8b-f16.gguf
+python3 -c "from pathlib import Path; from convert.gguf_export import quantize; quantize(Path('/tmp/m8b-f16.gguf'), Path('/tmp/m8b-q4_k_m.part'), 'q4_k_m', 16, Path('/tmp/quantize.log'))" && mv /tmp/m8b-q4_k_m.part /tmp/m8b-q4_k_m.gguf && rm /tmp/m8b-f16.gguf
+echo gguf-done
+EOS
+  setsid nohup bash /tmp/make-gguf.sh > /tmp/gguf.log 2>&1 < /dev/null &
+  sleep 5; tail -n 2 /tmp/gguf.log ;;
+part)
+  mkdir -p /tmp/vparts && cp .gpu/vllm/vllm-site.tgz.part-* /tmp/vparts/ && ls /tmp/vparts | tr '\n' ' '; echo
+  grep -c . /tmp/llama-build.log; tail -n 2 /tmp/llama-build.log; tail -n 2 /tmp/gguf.log ;;
+vllm)
+  if [ ! -d /tmp/vsite/vllm ]; then
+    log install-vllm; mkdir -p /tmp/vsite; cat /tmp/vparts/vllm-site.tgz.part-* | tar xz -C /tmp/vsite || exit 1
+  fi
+  export PYTHONPATH=/tmp/vsite:$PWD VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1
+  python3 -c "import vllm, torch; print('vllm', vllm.__version__, 'torch', torch.__version__)" 2>&1 | tail -1 | tee "$OUT/vllm-versions.txt"
+  for form in merged adapter; do
+    port=8100; url=http://127.0.0.1:$port
+    extra=(); [ $form = adapter ] && extra=("serve.vllm.extra_args=[--enforce-eager]")
+    log "vllm-$form"
+    setsid python3 -m serve --config $REAL "${VRUN[@]}" serve.backend=vllm serve.vllm.source=$form serve.port=$port \
+      serve.vllm.max_model_len=4096 serve.vllm.gpu_memory_utilization=0.85 "${extra[@]}" > "$OUT/vllm-$form.log" 2>&1 &
+    pid=$!
+    for i in $(seq 1 150); do curl -sf $url/health > /dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 2; done
+    grep -E "vLLM is serving|Error|error" "$OUT/vllm-$form.log" | head -n 5
+    model=serve8b; [ $form = adapter ] && model=serve8b
+    step vllm-$form-check 120 python3 -m bench.endpoint_check --base-url $url --model $model --out "$OUT/vllm-$form-check.json"
+    step vllm-$form-eval 240 python3 -m eval run --config $REAL --endpoint $url/v1 --model $model --label vllm-$form \
+      "${VRUN[@]}" eval.limit=32 eval.max_tokens=256 eval.concurrency=32
+    [ $form = merged ] && step vllm-load 180 python3 -m bench.serve_load --base-url $url/v1 --model $model --label vllm-merged \
+      --out "$OUT/load-vllm.json"
+    kill -- -$pid 2>/dev/null; sleep 5; kill -9 -- -$pid 2>/dev/null; sleep 2
+  done
+  cp -r /tmp/runs8b/serve8b/eval "$OUT/eval-vllm" 2>/dev/null ;;
+llama-gpu)
+  tail -n 3 /tmp/llama-build.log; tail -n 2 /tmp/gguf.log
+  export PYTHONPATH=/tmp/site-gpu:/tmp/serve-libs:/tmp/site:$PWD
+  python3 -c "import llama_cpp; print('llama_cpp', llama_cpp.__version__, llama_cpp.llama_supports_gpu_offload())" | tee "$OUT/llama-gpu-versions.txt"
+  step llama-load-test 120 python3 -X faulthandler -c "from llama_cpp import Llama; l=Llama('/tmp/m8b-q4_k_m.gguf', n_gpu_layers=-1, n_ctx=512, verbose=False); print('loaded', l.n_vocab())"
+  G=(serve.gguf=/tmp/m8b-q4_k_m.gguf serve.model_name=serve8b)
+  step serve-gpu 200 python3 -m bench.serve_bench --config $REAL --gpu-layers -1 --threads 16 --label 8b-gpu \
+       --out "$OUT/serve-gpu.json" "${VRUN[@]}" "${G[@]}"
+  port=8200; url=http://127.0.0.1:$port
+  setsid python3 -m serve --config $REAL "${VRUN[@]}" "${G[@]}" serve.port=$port serve.n_ctx=4096 > "$OUT/llama-server.log" 2>&1 &
+  pid=$!
+  for i in $(seq 1 60); do curl -sf $url/health > /dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 2; done
+  step llama-check 120 python3 -m bench.endpoint_check --base-url $url --model serve8b --out "$OUT/llama-gpu-check.json"
+  step llama-load 300 python3 -m bench.serve_load --base-url $url/v1 --model serve8b --label llama-cpp-gpu --out "$OUT/load-llama.json"
+  kill -- -$pid 2>/dev/null ;;
 esac
 log done
