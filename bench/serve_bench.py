@@ -57,7 +57,7 @@ def _sse_texts(response):
             yield line
 
 
-def through_server(config_file, overrides, model, tokens) -> dict:
+def through_server(config_file, overrides, model, tokens, ban_eos=True) -> dict:
     import httpx
 
     headers = {"Authorization": f"Bearer {os.environ.get('SERVE_API_KEY', 'none')}"}
@@ -67,14 +67,14 @@ def through_server(config_file, overrides, model, tokens) -> dict:
                     json={"model": model, "prompt": "warm up", "max_tokens": 4})
         for prompt in PROMPTS:
             body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0.0, "stream": True,
-                    "logit_bias": {str(EOS_ID): -100}}
+                    **({"logit_bias": {str(EOS_ID): -100}} if ban_eos else {})}
             started = time.perf_counter()
             with client.stream("POST", f"{server.url}/v1/completions", headers=headers, json=body) as response:
                 runs.append(timed_stream(_sse_texts(response), started))
     return median_run(runs)
 
 
-def in_process(gguf: str, gpu_layers: int, threads: int, n_ctx: int, tokens: int) -> dict:
+def in_process(gguf: str, gpu_layers: int, threads: int, n_ctx: int, tokens: int, ban_eos=True) -> dict:
     from llama_cpp import Llama
 
     llama = Llama(gguf, n_gpu_layers=gpu_layers, n_threads=threads, n_ctx=n_ctx, n_batch=512, verbose=False)
@@ -85,7 +85,7 @@ def in_process(gguf: str, gpu_layers: int, threads: int, n_ctx: int, tokens: int
         for prompt in PROMPTS:
             started = time.perf_counter()
             stream = llama.create_completion(prompt, max_tokens=tokens, temperature=0.0, stream=True,
-                                             logit_bias={EOS_ID: -100.0})
+                                             logit_bias={EOS_ID: -100.0} if ban_eos else None)
             runs.append(timed_stream((chunk for chunk in stream if chunk["choices"][0]["text"]), started))
     finally:
         llama.close()
@@ -100,6 +100,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--label", default="")
+    parser.add_argument("--allow-eos", action="store_true",
+                        help="do not ban EOS: llama-cpp-python applies logit_bias in Python over the whole "
+                             "vocabulary at every token, which on a GPU costs more than the token itself; a "
+                             "random-weight model rarely ends early, and `generated` says if it did")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
@@ -109,10 +113,10 @@ def main() -> None:
     from serve.artifacts import gguf_to_serve, model_name
 
     gguf = str(gguf_to_serve(config))
-    local = in_process(gguf, args.gpu_layers, args.threads, 2048, args.tokens)
-    server = through_server(args.config, overrides, model_name(config), args.tokens)
+    local = in_process(gguf, args.gpu_layers, args.threads, 2048, args.tokens, ban_eos=not args.allow_eos)
+    server = through_server(args.config, overrides, model_name(config), args.tokens, ban_eos=not args.allow_eos)
     server["pp_tokens_per_s"] = local["prompt_tokens"] / server["ttft_s"]
-    result = {"label": args.label, "gguf": os.path.basename(gguf), "gpu_layers": args.gpu_layers,
+    result = {"label": args.label, "eos_banned": not args.allow_eos, "gguf": os.path.basename(gguf), "gpu_layers": args.gpu_layers,
               "threads": args.threads, "in_process": local, "server": server,
               "server_overhead": 1 - server["tokens_per_s"] / local["tokens_per_s"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)

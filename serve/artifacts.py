@@ -46,3 +46,11 @@ def gguf_to_serve(config: RunConfig) -> Path:
 
 def adapter_rank(adapter_dir: Path) -> int:
     return int(json.loads((adapter_dir / "adapter_config.json").read_text())["r"])
+
+
+def curl_example(url: str, model: str, api_key: str | None) -> str:
+    """The request to paste once a server is up; kept here, free of any backend's imports, because
+    both backends print it (vLLM's environment has no llama_cpp)."""
+    auth = f" -H 'Authorization: Bearer {api_key}'" if api_key else ""
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "A 30-year-old has fever and neck stiffness. Next step?"}]})
+    return f"curl {url}/v1/chat/completions -H 'Content-Type: application/json'{auth} -d '{body}'"

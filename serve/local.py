@@ -10,8 +10,8 @@ from rich.console import Console
 
 from common.config import RunConfig
 from common.errors import UserError
-from serve.artifacts import api_key, gguf_to_serve, model_name
-from serve.openai_server import ServeOptions, create_server_app, curl_example, warm_up
+from serve.artifacts import api_key, curl_example, gguf_to_serve, model_name
+from serve.openai_server import ServeOptions, create_server_app, warm_up
 
 
 def _is_loopback(host: str) -> bool:

@@ -257,8 +257,3 @@ def warm_up(app: FastAPI) -> None:
     if proxy is not None:
         proxy(None)
 
-
-def curl_example(url: str, model: str, api_key: str | None) -> str:
-    auth = f" -H 'Authorization: Bearer {api_key}'" if api_key else ""
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "A 30-year-old has fever and neck stiffness. Next step?"}]})
-    return f"curl {url}/v1/chat/completions -H 'Content-Type: application/json'{auth} -d '{body}'"

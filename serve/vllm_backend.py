@@ -15,7 +15,7 @@ from common.artifacts import read_manifest
 from common.config import RunConfig
 from common.errors import UserError
 from common.layout import RunLayout
-from serve.artifacts import adapter_rank, api_key, model_name
+from serve.artifacts import adapter_rank, api_key, curl_example, model_name
 
 # Ranks vLLM accepts for --max-lora-rank; its default (16) refuses larger adapters.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -74,25 +74,30 @@ def run_vllm(config: RunConfig) -> int:
     url = f"http://{config.serve.host}:{config.serve.port}"
     print("starting:", " ".join(command), flush=True)
     process = subprocess.Popen(command)
-    deadline = time.monotonic() + config.serve.startup_timeout_s
     try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise UserError(f"vllm serve exited with code {process.returncode} before it was ready (see its log above)")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(2)
-        else:
-            process.terminate()
-            raise UserError(f"vllm serve did not answer {url}/health within {config.serve.startup_timeout_s:.0f} s")
-        from serve.openai_server import curl_example
-
+        _wait_until_healthy(process, url, config.serve.startup_timeout_s)
         print(f"\nvLLM is serving {model_name(config)} at {url}/v1\n{curl_example(url, model_name(config), api_key(config))}\n",
               flush=True)
         return process.wait()
     except KeyboardInterrupt:
         process.terminate()
         return process.wait()
+    finally:
+        # whatever ends this process (an error included) ends vLLM too, rather than orphaning a server
+        if process.poll() is None:
+            process.terminate()
+            process.wait()
+
+
+def _wait_until_healthy(process: subprocess.Popen, url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise UserError(f"vllm serve exited with code {process.returncode} before it was ready (see its log above)")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    raise UserError(f"vllm serve did not answer {url}/health within {timeout_s:.0f} s")

@@ -46,3 +46,19 @@ def test_without_vllm_or_gpu_it_stops_at_once(tmp_path):
     result = run_cli("serve", "--config", str(TINY), "serve.backend=vllm", f"runs_dir={tmp_path}")
     assert_user_error(result, "vLLM" if "not installed" in result.stderr else "CUDA")
     assert not Path(tmp_path / "tiny-cpu").exists()
+
+
+def test_vllm_backend_needs_no_llama_cpp():
+    """A vLLM host has no llama-cpp-python: the backend's code path, the curl hint it prints once
+    vLLM is up included, must not import it (it did, and the serve stage died with vLLM running)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['llama_cpp'] = None\n"
+            "from serve.vllm_backend import run_vllm\n"
+            "from serve.artifacts import curl_example\n"
+            "print(curl_example('http://127.0.0.1:8000', 'm', None))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("curl http://127.0.0.1:8000/v1/chat/completions")

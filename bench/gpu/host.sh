@@ -138,7 +138,12 @@ vllm)
   if [ ! -d /tmp/vsite/vllm ]; then
     log install-vllm; mkdir -p /tmp/vsite; cat /tmp/vparts/vllm-site.tgz.part-* | tar xz -C /tmp/vsite || exit 1
   fi
-  export PYTHONPATH=/tmp/vsite:$PWD VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1
+  # llguidance 1.6.1 (the newest on PyPI's mirror here; vLLM asks for >=1.7 but only imports it),
+  # datasets for the eval harness's question file (from the train bundle)
+  [ -f .gpu/vllm/llguidance.tgz ] && tar xzf .gpu/vllm/llguidance.tgz -C /tmp/vsite
+  [ -f .gpu/train-libs.tgz ] && mkdir -p /tmp/train-libs && tar xzf .gpu/train-libs.tgz -C /tmp/train-libs
+  # FlashInfer (a JIT-compiled kernel library) is left out of the bundle; vLLM samples without it
+  export PYTHONPATH=/tmp/vsite:$PWD:/tmp/train-libs VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 VLLM_USE_FLASHINFER_SAMPLER=0
   python3 -c "import vllm, torch; print('vllm', vllm.__version__, 'torch', torch.__version__)" 2>&1 | tail -1 | tee "$OUT/vllm-versions.txt"
   for form in merged adapter; do
     port=8100; url=http://127.0.0.1:$port
@@ -158,6 +163,10 @@ vllm)
     kill -- -$pid 2>/dev/null; sleep 5; kill -9 -- -$pid 2>/dev/null; sleep 2
   done
   cp -r /tmp/runs8b/serve8b/eval "$OUT/eval-vllm" 2>/dev/null ;;
+serve-gpu)
+  export PYTHONPATH=/tmp/site-gpu:/tmp/serve-libs:/tmp/site:$PWD
+  step serve-gpu-eos 200 python3 -m bench.serve_bench --config $REAL --gpu-layers -1 --threads 16 --label 8b-gpu --allow-eos \
+       --out "$OUT/serve-gpu-eos.json" "${VRUN[@]}" serve.gguf=/tmp/m8b-q4_k_m.gguf serve.model_name=serve8b ;;
 llama-gpu)
   tail -n 3 /tmp/llama-build.log; tail -n 2 /tmp/gguf.log
   export PYTHONPATH=/tmp/site-gpu:/tmp/serve-libs:/tmp/site:$PWD
