@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -66,6 +67,15 @@ def require_vllm() -> str:
     return shutil.which("vllm") or f"{sys.executable} -m vllm.entrypoints.cli.main"
 
 
+def vllm_environment(environ) -> dict[str, str]:
+    """vLLM's sampler imports FlashInfer unless told not to, and FlashInfer is the one CUDA
+    dependency an offline install most often lacks (BENCHMARKS.md, vLLM offline install)."""
+    env = dict(environ)
+    if importlib.util.find_spec("flashinfer") is None and "VLLM_USE_FLASHINFER_SAMPLER" not in env:
+        env["VLLM_USE_FLASHINFER_SAMPLER"] = "0"
+    return env
+
+
 def run_vllm(config: RunConfig) -> int:
     executable = require_vllm()
     command = vllm_command(config, executable="vllm")
@@ -73,7 +83,7 @@ def run_vllm(config: RunConfig) -> int:
         command = executable.split() + command[1:]
     url = f"http://{config.serve.host}:{config.serve.port}"
     print("starting:", " ".join(command), flush=True)
-    process = subprocess.Popen(command)
+    process = subprocess.Popen(command, env=vllm_environment(os.environ))
     try:
         _wait_until_healthy(process, url, config.serve.startup_timeout_s)
         print(f"\nvLLM is serving {model_name(config)} at {url}/v1\n{curl_example(url, model_name(config), api_key(config))}\n",

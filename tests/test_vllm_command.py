@@ -62,3 +62,14 @@ def test_vllm_backend_needs_no_llama_cpp():
                             cwd=Path(__file__).resolve().parents[1], timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("curl http://127.0.0.1:8000/v1/chat/completions")
+
+
+def test_vllm_samples_without_flashinfer_when_it_is_missing():
+    import importlib.util
+
+    from serve.vllm_backend import vllm_environment
+
+    env = vllm_environment({"PATH": "/bin"})
+    if importlib.util.find_spec("flashinfer") is None:
+        assert env["VLLM_USE_FLASHINFER_SAMPLER"] == "0"
+    assert vllm_environment({"VLLM_USE_FLASHINFER_SAMPLER": "1"})["VLLM_USE_FLASHINFER_SAMPLER"] == "1"

@@ -138,11 +138,13 @@ vllm)
   if [ ! -d /tmp/vsite/vllm ]; then
     log install-vllm; mkdir -p /tmp/vsite; cat /tmp/vparts/vllm-site.tgz.part-* | tar xz -C /tmp/vsite || exit 1
   fi
-  # llguidance 1.6.1 (the newest on PyPI's mirror here; vLLM asks for >=1.7 but only imports it),
-  # datasets for the eval harness's question file (from the train bundle)
+  # llguidance and apache-tvm-ffi came as this extra tarball in the 2026-11-23 run (the parts were
+  # made before they were found missing; vllm-requirements.txt now lists them); datasets for the
+  # eval harness's question file, from the train bundle
   [ -f .gpu/vllm/llguidance.tgz ] && tar xzf .gpu/vllm/llguidance.tgz -C /tmp/vsite
   [ -f .gpu/train-libs.tgz ] && mkdir -p /tmp/train-libs && tar xzf .gpu/train-libs.tgz -C /tmp/train-libs
   # FlashInfer (a JIT-compiled kernel library) is left out of the bundle; vLLM samples without it
+  # (the serve stage sets this itself when flashinfer is missing; here for the bare vllm import too)
   export PYTHONPATH=/tmp/vsite:$PWD:/tmp/train-libs VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 VLLM_USE_FLASHINFER_SAMPLER=0
   python3 -c "import vllm, torch; print('vllm', vllm.__version__, 'torch', torch.__version__)" 2>&1 | tail -1 | tee "$OUT/vllm-versions.txt"
   for form in merged adapter; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Offline vLLM for an air-gapped GPU server: resolve nothing there, unpack a ready site folder.
 # Run where pip works; copy OUTDIR/vllm-site.tgz.part-* to the server, then there:
-#   cat vllm-site.tgz.part-* | tar xz -C /opt/vllm-site && export PYTHONPATH=/opt/vllm-site
+#   cat vllm-site.tgz.part-* | tar xz -C /opt/vllm-site
+#   export PYTHONPATH=/opt/vllm-site VLLM_USE_FLASHINFER_SAMPLER=0
 #   bench/gpu/vllm_bundle.sh OUTDIR [PART_SIZE=50M]
 # SKIP_FA2=1 leaves out FlashAttention-2's kernels (123 MB of the wheel's 290 MB): Hopper GPUs use
 # FlashAttention-3, and the file is optional in vLLM (vllm_flash_attn checks for it at import).
