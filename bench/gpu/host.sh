@@ -9,6 +9,7 @@
 #   bash bench/gpu/host.sh parity     merge + f16 + q4_k_m, parity ladder (both merge bases), on the CPU llama-cpp-python of make setup
 #   bash bench/gpu/host.sh serve-cpu  serve speed of the q4_k_m on 16 CPU threads
 #   bash bench/gpu/host.sh ceiling    24 GiB ceiling of (3) with the stage's chunked loss
+#   bash bench/gpu/host.sh speed      (2) and (3) over 15 measured steps each, for the 2.5x target
 # Serving on the GPU (issues 5 and 9), one warm host, calls in this order:
 #   bash bench/gpu/host.sh gpu-prep   start the CUDA llama-cpp-python build (background), 8B model, serve run folder
 #   bash bench/gpu/host.sh gguf       start the 8B q4_k_m GGUF (background, llama-cpp-python of make setup)
@@ -102,6 +103,14 @@ ceiling)
   build_model
   step ceiling-stage 300 python3 -m bench.memory_ceiling --recipe stage --config $REAL --start 16384 --resolution 4096 \
        --out "$OUT/ceiling-stage.json" model.id=$M ;;
+speed)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+  log install; bash .gpu/install.sh .gpu /tmp/site > "$OUT/install.log" 2>&1; tar xzf .gpu/pydantic.tgz -C /tmp/site
+  build_model
+  step train-unsloth-15 200 python3 -m bench.train_bench --recipe unsloth --config $REAL --rows 400 --steps 15 \
+       --warmup 3 --shape 8b --out "$OUT/train-unsloth-15.json" model.id=$M
+  step train-stage-15 300 python3 -m bench.train_bench --recipe stage --config $REAL --rows 2400 --steps 15 \
+       --warmup 3 --shape 8b --out "$OUT/train-stage-15.json" model.id=$M ;;
 gpu-prep)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
   { gcc --version | head -1; nvcc --version | tail -2; python3 -VV; ldd --version | head -1
