@@ -11,7 +11,7 @@
 #   bash bench/gpu/host.sh ceiling    24 GiB ceiling of (3) with the stage's chunked loss
 #   bash bench/gpu/host.sh speed      (2) and (3) over 15 measured steps each, for the 2.5x target
 # Serving on the GPU (issues 5 and 9), one warm host, calls in this order:
-#   bash bench/gpu/host.sh gpu-prep   start the CUDA llama-cpp-python build (background), 8B model, serve run folder
+#   bash bench/gpu/host.sh gpu-prep   start the CUDA llama-cpp-python build (background, if its source came), 8B model, serve run folder
 #   bash bench/gpu/host.sh gguf       start the 8B q4_k_m GGUF (background, llama-cpp-python of make setup)
 #   bash bench/gpu/host.sh part       keep the vLLM bundle parts carried in this call (one call per part)
 #   bash bench/gpu/host.sh vllm       install vLLM from the parts; both vLLM forms: checks, eval, load
@@ -120,7 +120,8 @@ gpu-prep)
   mkdir -p /tmp/site-gpu /tmp/site && tar xzf .gpu/pydantic.tgz -C /tmp/site
   # A host build loaded no GGUF in the last run (segfault in llama.cpp's model summary, a C++
   # stringstream); this one links libstdc++ statically, in case the host's runtime one is older.
-  b=/tmp/llama-build; rm -rf $b; mkdir -p $b; tar xzf .gpu/llama-cpp-python-src.tgz -C $b
+  b=/tmp/llama-build; rm -rf $b; mkdir -p $b
+  [ -f .gpu/llama-cpp-python-src.tgz ] && tar xzf .gpu/llama-cpp-python-src.tgz -C $b && \
   CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=off -DGGML_NATIVE=OFF -DGGML_AVX512=ON -DCMAKE_SHARED_LINKER_FLAGS=-static-libstdc++" \
     setsid nohup python3 -m pip install -v --no-deps --no-build-isolation --no-index --target /tmp/site-gpu $b/llama_cpp_python-*/ \
     > /tmp/llama-build.log 2>&1 < /dev/null &
@@ -142,7 +143,7 @@ EOS
   sleep 5; tail -n 2 /tmp/gguf.log ;;
 part)
   mkdir -p /tmp/vparts && cp .gpu/vllm/vllm-site.tgz.part-* /tmp/vparts/ && ls /tmp/vparts | tr '\n' ' '; echo
-  grep -c . /tmp/llama-build.log; tail -n 2 /tmp/llama-build.log; tail -n 2 /tmp/gguf.log ;;
+  tail -n 1 /tmp/llama-build.log 2>/dev/null | cut -c1-100; tail -n 1 /tmp/gguf.log 2>/dev/null | cut -c1-100 ;;
 vllm)
   if [ ! -d /tmp/vsite/vllm ]; then
     log install-vllm; mkdir -p /tmp/vsite; cat /tmp/vparts/vllm-site.tgz.part-* | tar xz -C /tmp/vsite || exit 1
