@@ -4,7 +4,7 @@ Prompt processing (pp) is prompt tokens over the time to the first streamed toke
 (tg) is the streamed tokens after the first over the time they took. The same prompts and
 token count (greedy, EOS banned) go through the OpenAI-compatible server (one streamed request,
 read by a minimal client) and through llama-cpp-python's `Llama.create_completion` in this
-process, RUNS times each (9: on 2 cores single runs vary by 10%); each run's prompt starts
+process, RUNS times each (5: on 2 cores single runs vary by 10%); each run's prompt starts
 differently, so that neither path reuses the previous run's prompt from its cache (the server
 would otherwise skip prompt processing and report a near-zero time to first token). The
 server's overhead compares the median requests' tokens over their whole time.
@@ -28,7 +28,7 @@ PROMPT = ("A 64-year-old woman with long-standing hypertension presents with two
           "chest pain radiating to the left arm, diaphoresis and nausea. ") * 6
 
 
-RUNS = 9
+RUNS = 5
 PROMPTS = [f"Case {run + 1}. {PROMPT}" for run in range(RUNS)]
 
 
