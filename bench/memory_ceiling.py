@@ -57,6 +57,14 @@ def main() -> None:
     # the stage's model is Unsloth's QLoRA model; its loss is the stage's own (see fits)
     recipe = "unsloth" if args.recipe in ("unsloth", "stage") else "trl"
     model, _ = load_baseline_model(recipe, load_config(args.config, args.overrides), 262144, cuda=True)
+    # Training mode, as the trainer sets it: transformers checkpoints layers only when
+    # model.training is true, and a model fresh from from_pretrained is in eval mode, which kept
+    # every layer's activations and capped the first measurements at 4,096 tokens.
+    if recipe == "unsloth":
+        from unsloth import FastLanguageModel
+
+        FastLanguageModel.for_training(model)
+    model.train()
     started = time.perf_counter()
     good, bad, length, probes = 0, None, args.start, []
     while bad is None and length <= 262144:

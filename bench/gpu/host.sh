@@ -10,6 +10,7 @@
 #   bash bench/gpu/host.sh serve-cpu  serve speed of the q4_k_m on 16 CPU threads
 #   bash bench/gpu/host.sh ceiling    24 GiB ceiling of (3) with the stage's chunked loss
 #   bash bench/gpu/host.sh speed      (2) and (3) over 15 measured steps each, for the 2.5x target
+#   bash bench/gpu/host.sh ceiling2   24 GiB ceilings of (3) and (2) with the model in training mode
 # Serving on the GPU (issues 5 and 9), one warm host, calls in this order:
 #   bash bench/gpu/host.sh gpu-prep   start the CUDA llama-cpp-python build (background, if its source came), 8B model, serve run folder
 #   bash bench/gpu/host.sh gguf       start the 8B q4_k_m GGUF (background, llama-cpp-python of make setup)
@@ -103,6 +104,15 @@ ceiling)
   build_model
   step ceiling-stage 300 python3 -m bench.memory_ceiling --recipe stage --config $REAL --start 16384 --resolution 4096 \
        --out "$OUT/ceiling-stage.json" model.id=$M ;;
+ceiling2)
+  if [ ! -d /tmp/site/unsloth ]; then
+    log install; bash .gpu/install.sh .gpu /tmp/site > "$OUT/install.log" 2>&1; tar xzf .gpu/pydantic.tgz -C /tmp/site
+  fi
+  build_model
+  step ceiling2-stage 270 python3 -m bench.memory_ceiling --recipe stage --config $REAL --start 8192 --resolution 8192 \
+       --out "$OUT/ceiling2-stage.json" model.id=$M
+  step ceiling2-unsloth 200 python3 -m bench.memory_ceiling --recipe unsloth --config $REAL --start 8192 --resolution 8192 \
+       --out "$OUT/ceiling2-unsloth.json" model.id=$M ;;
 speed)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
   log install; bash .gpu/install.sh .gpu /tmp/site > "$OUT/install.log" 2>&1; tar xzf .gpu/pydantic.tgz -C /tmp/site
