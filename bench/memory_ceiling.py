@@ -70,11 +70,13 @@ def main() -> None:
     while bad is None and length <= 262144:
         ok = fits(model, length, args.recipe == "stage")
         probes.append((length, ok))
+        print(f"{length} tokens: {'fits' if ok else 'out of memory'} ({time.perf_counter() - started:.0f} s)", flush=True)
         good, bad, length = (length, None, length * 2) if ok else (good, length, length)
     while bad is not None and bad - good > args.resolution:
         middle = (good + bad) // 2 // 256 * 256
         ok = fits(model, middle, args.recipe == "stage")
         probes.append((middle, ok))
+        print(f"{middle} tokens: {'fits' if ok else 'out of memory'} ({time.perf_counter() - started:.0f} s)", flush=True)
         good, bad = (middle, bad) if ok else (good, middle)
     result = {"recipe": args.recipe, "limit_gib": args.limit_gib, "longest_fitting_tokens": good,
               "first_failing_tokens": bad, "probes": probes, "seconds": round(time.perf_counter() - started, 1)}
