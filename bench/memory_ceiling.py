@@ -66,18 +66,20 @@ def main() -> None:
         FastLanguageModel.for_training(model)
     model.train()
     started = time.perf_counter()
-    good, bad, length, probes = 0, None, args.start, []
-    while bad is None and length <= 262144:
+    probes = []
+
+    def probe(length: int) -> bool:
         ok = fits(model, length, args.recipe == "stage")
         probes.append((length, ok))
         print(f"{length} tokens: {'fits' if ok else 'out of memory'} ({time.perf_counter() - started:.0f} s)", flush=True)
-        good, bad, length = (length, None, length * 2) if ok else (good, length, length)
+        return ok
+
+    good, bad, length = 0, None, args.start
+    while bad is None and length <= 262144:
+        good, bad, length = (length, None, length * 2) if probe(length) else (good, length, length)
     while bad is not None and bad - good > args.resolution:
         middle = (good + bad) // 2 // 256 * 256
-        ok = fits(model, middle, args.recipe == "stage")
-        probes.append((middle, ok))
-        print(f"{middle} tokens: {'fits' if ok else 'out of memory'} ({time.perf_counter() - started:.0f} s)", flush=True)
-        good, bad = (middle, bad) if ok else (good, middle)
+        good, bad = (middle, bad) if probe(middle) else (good, middle)
     result = {"recipe": args.recipe, "limit_gib": args.limit_gib, "longest_fitting_tokens": good,
               "first_failing_tokens": bad, "probes": probes, "seconds": round(time.perf_counter() - started, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

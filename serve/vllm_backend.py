@@ -57,14 +57,17 @@ def vllm_command(config: RunConfig, executable: str = "vllm") -> list[str]:
     return command + list(settings.extra_args)
 
 
-def require_vllm() -> str:
+def require_vllm() -> list[str]:
+    """How to start vLLM's CLI here: its `vllm` script, or the module when only the package is on
+    the path (an offline install unpacked into a folder on PYTHONPATH has no script)."""
     if importlib.util.find_spec("vllm") is None:
         raise UserError("serve.backend: vllm, but vLLM is not installed (pip install -e '.[vllm]' on a CUDA machine)")
     import torch
 
     if not torch.cuda.is_available():
         raise UserError("serve.backend: vllm needs a CUDA GPU and this machine has none; use serve.backend=llama_cpp")
-    return shutil.which("vllm") or f"{sys.executable} -m vllm.entrypoints.cli.main"
+    script = shutil.which("vllm")
+    return [script] if script else [sys.executable, "-m", "vllm.entrypoints.cli.main"]
 
 
 def vllm_environment(environ) -> dict[str, str]:
@@ -77,10 +80,7 @@ def vllm_environment(environ) -> dict[str, str]:
 
 
 def run_vllm(config: RunConfig) -> int:
-    executable = require_vllm()
-    command = vllm_command(config, executable="vllm")
-    if " " in executable:
-        command = executable.split() + command[1:]
+    command = require_vllm() + vllm_command(config)[1:]
     url = f"http://{config.serve.host}:{config.serve.port}"
     print("starting:", " ".join(command), flush=True)
     process = subprocess.Popen(command, env=vllm_environment(os.environ))

@@ -176,7 +176,7 @@ vllm)
     pid=$!
     for i in $(seq 1 150); do curl -sf $url/health > /dev/null && break; kill -0 $pid 2>/dev/null || break; sleep 2; done
     grep -E "vLLM is serving|Error|error" "$OUT/vllm-$form.log" | head -n 5
-    model=serve8b; [ $form = adapter ] && model=serve8b
+    model=serve8b  # the merged model's name, and the adapter's name in the LoRA form
     step vllm-$form-check 120 python3 -m bench.endpoint_check --base-url $url --model $model --out "$OUT/vllm-$form-check.json"
     step vllm-$form-eval 240 python3 -m eval run --config $REAL --endpoint $url/v1 --model $model --label vllm-$form \
       "${VRUN[@]}" eval.limit=32 eval.max_tokens=256 eval.concurrency=32
