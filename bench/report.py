@@ -32,12 +32,12 @@ def convert_table(steps: dict) -> str:
 
 
 def serve_table(results: list[dict]) -> str:
-    lines = ["| GGUF, placement | pp tokens/s | tg tokens/s | request tokens/s: server | in-process | server overhead |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| GGUF, placement | tokens | pp tokens/s (server) | request tokens/s: library | same loop | server "
+             "| server overhead vs library | vs same loop |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         placement = "all layers on GPU" if r["gpu_layers"] else f"CPU, {r['threads']} threads"
-        lines.append(f"| {r['gguf']}, {placement} | {fmt(r['server']['pp_tokens_per_s'])} | "
-                     f"{fmt(r['server']['tg_tokens_per_s'], ',.1f')} | {fmt(r['server']['tokens_per_s'], ',.1f')} | "
-                     f"{fmt(r['in_process']['tokens_per_s'], ',.1f')} | {r['server_overhead']:+.1%} |")
+        for length in r["lengths"]:
+            rates = " | ".join(fmt(length[path]["tokens_per_s"], ",.1f") for path in ("library", "same_loop", "server"))
+            lines.append(f"| {r['gguf']}, {placement} | {length['tokens']} | {fmt(length['server']['pp_tokens_per_s'])} | "
+                         f"{rates} | {length['server_overhead']:+.1%} | {length['serving_overhead']:+.1%} |")
     return "\n".join(lines)
-

@@ -1,15 +1,23 @@
 """Serving speed of a GGUF through the serve stage, and in-process for comparison.
 
-Prompt processing (pp) is prompt tokens over the time to the first streamed token; generation
-(tg) is the streamed tokens after the first over the time they took. The same prompts and
-token count (greedy, EOS banned) go through the OpenAI-compatible server (one streamed request,
-read by a minimal client) and through llama-cpp-python's `Llama.create_completion` in this
-process, RUNS times each (5: on 2 cores single runs vary by 10%); each run's prompt starts
-differently, so that neither path reuses the previous run's prompt from its cache (the server
-would otherwise skip prompt processing and report a near-zero time to first token). The
-server's overhead compares the median requests' tokens over their whole time.
+Three paths generate the same number of tokens (greedy, EOS banned unless --allow-eos) from
+prompts of the same length:
+  library    llama-cpp-python's `Llama.create_completion(stream=True)` in this process, as shipped;
+  same_loop  the same call with the serve stage's detokenizer (serve/detokenizer.py), i.e. the
+             generation the server runs, without HTTP;
+  server     one streamed request to the serve stage's OpenAI-compatible server, read by a minimal
+             client.
+Each round runs every path once, in a rotating order, and each run's prompt starts differently so
+that no path reuses a cached prompt (the server would otherwise skip prompt processing). The
+overheads are medians over rounds of the paired ratios (a slow spell of the machine then slows
+both sides of a pair): `server_overhead` against `library` (what a user would otherwise run),
+`serving_overhead` against `same_loop` (what HTTP and the event loop cost). Prompt processing (pp)
+is prompt tokens over the time to the first streamed token; generation (tg) is the tokens after
+the first over the time they took. With --long-tokens, the rounds are repeated at that length,
+where llama-cpp-python's detokenizing of the whole completion at every token shows.
 
-    python -m bench.serve_bench --config FILE [--gpu-layers N --threads N] --out result.json [key=value ...]
+    python -m bench.serve_bench --config FILE [--gpu-layers N --threads N] [--tokens N --long-tokens N]
+        --out result.json [key=value ...]
 """
 
 from __future__ import annotations
@@ -17,19 +25,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 
 from common.config import load_config
 from common.endpoint import LocalServer
 
-EOS_ID = 128001  # banned in both paths so that both generate exactly `tokens` tokens
+EOS_ID = 128001  # banned in every path so that each generates exactly `tokens` tokens
 PROMPT = ("A 64-year-old woman with long-standing hypertension presents with two hours of crushing substernal "
           "chest pain radiating to the left arm, diaphoresis and nausea. ") * 6
-
-
-RUNS = 5
-PROMPTS = [f"Case {run + 1}. {PROMPT}" for run in range(RUNS)]
+PATHS = ("library", "same_loop", "server")
 
 
 def timed_stream(chunks, started: float) -> dict:
@@ -44,9 +50,15 @@ def timed_stream(chunks, started: float) -> dict:
             "tokens_per_s": count / (last - started), "tg_tokens_per_s": (count - 1) / (last - first)}
 
 
-def median_run(runs: list[dict]) -> dict:
+def summary(runs: list[dict]) -> dict:
     ordered = sorted(runs, key=lambda run: run["total_s"])
-    return {**ordered[len(ordered) // 2], "runs": len(runs)}
+    rates = [run["tokens_per_s"] for run in runs]
+    return {**ordered[len(ordered) // 2], "runs": len(runs), "min_tokens_per_s": min(rates),
+            "max_tokens_per_s": max(rates)}
+
+
+def paired_overhead(runs: dict, path: str, reference: str) -> float:
+    return statistics.median(1 - a["tokens_per_s"] / b["tokens_per_s"] for a, b in zip(runs[path], runs[reference], strict=True))
 
 
 def _sse_texts(response):
@@ -57,40 +69,43 @@ def _sse_texts(response):
             yield line
 
 
-def through_server(config_file, overrides, model, tokens, ban_eos=True) -> dict:
-    import httpx
+class Paths:
+    """The three paths over one loaded GGUF in this process and one running server."""
 
-    headers = {"Authorization": f"Bearer {os.environ.get('SERVE_API_KEY', 'none')}"}
-    runs = []
-    with LocalServer(config_file, overrides, timeout_s=600) as server, httpx.Client(timeout=600) as client:
-        client.post(f"{server.url}/v1/completions", headers=headers,
-                    json={"model": model, "prompt": "warm up", "max_tokens": 4})
-        for prompt in PROMPTS:
-            body = {"model": model, "prompt": prompt, "max_tokens": tokens, "temperature": 0.0, "stream": True,
-                    **({"logit_bias": {str(EOS_ID): -100}} if ban_eos else {})}
+    def __init__(self, llama, server, client, model: str, ban_eos: bool) -> None:
+        from serve.detokenizer import IncrementalDetokenizer
+
+        self.llama, self.server, self.client, self.model, self.ban_eos = llama, server, client, model, ban_eos
+        self.tokenizers = {"library": llama.tokenizer_, "same_loop": IncrementalDetokenizer(llama)}
+        self.headers = {"Authorization": f"Bearer {os.environ.get('SERVE_API_KEY', 'none')}"}
+        self.prompt_tokens = len(llama.tokenize(f"Case 0-0-library. {PROMPT}".encode(), add_bos=True))
+
+    def run(self, path: str, prompt: str, tokens: int) -> dict:
+        if path == "server":
+            body = {"model": self.model, "prompt": prompt, "max_tokens": tokens, "temperature": 0.0, "stream": True,
+                    **({"logit_bias": {str(EOS_ID): -100}} if self.ban_eos else {})}
             started = time.perf_counter()
-            with client.stream("POST", f"{server.url}/v1/completions", headers=headers, json=body) as response:
-                runs.append(timed_stream(_sse_texts(response), started))
-    return median_run(runs)
+            with self.client.stream("POST", f"{self.server.url}/v1/completions", headers=self.headers,
+                                    json=body) as response:
+                return timed_stream(_sse_texts(response), started)
+        self.llama.tokenizer_ = self.tokenizers[path]
+        started = time.perf_counter()
+        stream = self.llama.create_completion(prompt, max_tokens=tokens, temperature=0.0, stream=True,
+                                              logit_bias={EOS_ID: -100.0} if self.ban_eos else None)
+        return timed_stream((chunk for chunk in stream if chunk["choices"][0]["text"]), started)
 
-
-def in_process(gguf: str, gpu_layers: int, threads: int, n_ctx: int, tokens: int, ban_eos=True) -> dict:
-    from llama_cpp import Llama
-
-    llama = Llama(gguf, n_gpu_layers=gpu_layers, n_threads=threads, n_ctx=n_ctx, n_batch=512, verbose=False)
-    try:
-        prompt_tokens = len(llama.tokenize(PROMPTS[0].encode(), add_bos=True))
-        llama.create_completion("warm up", max_tokens=4)
-        runs = []
-        for prompt in PROMPTS:
-            started = time.perf_counter()
-            stream = llama.create_completion(prompt, max_tokens=tokens, temperature=0.0, stream=True,
-                                             logit_bias={EOS_ID: -100.0} if ban_eos else None)
-            runs.append(timed_stream((chunk for chunk in stream if chunk["choices"][0]["text"]), started))
-    finally:
-        llama.close()
-    result = median_run(runs)
-    return {**result, "prompt_tokens": prompt_tokens, "pp_tokens_per_s": prompt_tokens / result["ttft_s"]}
+    def rounds(self, tokens: int, count: int) -> dict:
+        runs = {path: [] for path in PATHS}
+        for index in range(count):
+            order = PATHS[index % 3:] + PATHS[:index % 3]
+            for path in order:
+                runs[path].append(self.run(path, f"Case {tokens}-{index}-{path}. {PROMPT}", tokens))
+        result = {"tokens": tokens, **{path: summary(runs[path]) for path in PATHS},
+                  "server_overhead": paired_overhead(runs, "server", "library"),
+                  "serving_overhead": paired_overhead(runs, "server", "same_loop")}
+        for path in PATHS:  # prompt speed: every path is timed from the request to the first token
+            result[path]["pp_tokens_per_s"] = self.prompt_tokens / result[path]["ttft_s"]
+        return result
 
 
 def main() -> None:
@@ -99,6 +114,9 @@ def main() -> None:
     parser.add_argument("--gpu-layers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=5, help="rounds at --tokens")
+    parser.add_argument("--long-tokens", type=int, default=0, help="also this many tokens per request (0: not)")
+    parser.add_argument("--long-runs", type=int, default=3)
     parser.add_argument("--label", default="")
     parser.add_argument("--allow-eos", action="store_true",
                         help="do not ban EOS: llama-cpp-python applies logit_bias in Python over the whole "
@@ -107,18 +125,30 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
+    n_ctx = max(2048, args.tokens, args.long_tokens) + 512
     overrides = [*args.overrides, f"serve.n_gpu_layers={args.gpu_layers}", f"serve.n_threads={args.threads}",
-                 "serve.n_ctx=2048"]
+                 f"serve.n_ctx={n_ctx}"]
     config = load_config(args.config, overrides)
+    import httpx
+    from llama_cpp import Llama
+
     from serve.artifacts import gguf_to_serve, model_name
 
     gguf = str(gguf_to_serve(config))
-    local = in_process(gguf, args.gpu_layers, args.threads, 2048, args.tokens, ban_eos=not args.allow_eos)
-    server = through_server(args.config, overrides, model_name(config), args.tokens, ban_eos=not args.allow_eos)
-    server["pp_tokens_per_s"] = local["prompt_tokens"] / server["ttft_s"]
-    result = {"label": args.label, "eos_banned": not args.allow_eos, "gguf": os.path.basename(gguf), "gpu_layers": args.gpu_layers,
-              "threads": args.threads, "in_process": local, "server": server,
-              "server_overhead": 1 - server["tokens_per_s"] / local["tokens_per_s"]}
+    llama = Llama(gguf, n_gpu_layers=args.gpu_layers, n_threads=args.threads, n_ctx=n_ctx, n_batch=512, verbose=False)
+    try:
+        with LocalServer(args.config, overrides, timeout_s=600) as server, httpx.Client(timeout=1200) as client:
+            paths = Paths(llama, server, client, model_name(config), ban_eos=not args.allow_eos)
+            for path in PATHS:
+                paths.run(path, "warm up", 4)
+            lengths = [paths.rounds(args.tokens, args.runs)]
+            if args.long_tokens:
+                lengths.append(paths.rounds(args.long_tokens, args.long_runs))
+    finally:
+        llama.close()
+    result = {"label": args.label, "eos_banned": not args.allow_eos, "gguf": os.path.basename(gguf),
+              "gpu_layers": args.gpu_layers, "threads": args.threads, "prompt_tokens": paths.prompt_tokens,
+              "lengths": lengths}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

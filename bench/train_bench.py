@@ -29,6 +29,8 @@ from common.layout import PROJECT_ROOT
 BOUND_TOKENS_PER_S = {"8b": 16_000}
 EPOCH_ROWS = 19704  # medical-o1 `en`
 MEAN_ROW_TOKENS = 737
+GPU_ONLY = {"unsloth": "Unsloth needs a CUDA GPU",
+            "stage-bf16": "the bf16 LoRA variant of the QLoRA default needs a CUDA GPU"}
 
 
 def _common_lora(config):
@@ -85,7 +87,7 @@ def run_hf_recipe(recipe: str, config, rows_path: Path, steps: int, warmup: int)
 
     cuda = torch.cuda.is_available()
     if recipe == "unsloth" and not cuda:
-        return {"skipped": "Unsloth needs a CUDA GPU"}
+        return {"skipped": GPU_ONLY[recipe]}
     model, tokenizer = load_baseline_model(recipe, config, config.model.max_seq_length, cuda)
     from datasets import Dataset
     from trl import SFTConfig
@@ -119,7 +121,7 @@ def run_stage_recipe(recipe: str, config_file: str, rows_path: Path, steps: int,
     import torch
 
     if recipe == "stage-bf16" and not torch.cuda.is_available():
-        return {"skipped": "the bf16 LoRA variant of the QLoRA default needs a CUDA GPU"}
+        return {"skipped": GPU_ONLY[recipe]}
     runs = runs or Path(tempfile.mkdtemp())
     overrides = [f"runs_dir={runs}", "name=bench", f"data.source={rows_path}", "data.expected_rows=null",
                  "data.replay=null", "data.validation_fraction=0.01", f"train.max_steps={warmup + steps}",

@@ -17,6 +17,7 @@ from rich.console import Console
 from common.config import RunConfig
 from common.reasoning import ThinkStreamSplitter
 from serve.artifacts import gguf_to_serve
+from serve.detokenizer import install as install_detokenizer
 
 HELP = "commands: /reset  /save [file]  /temp <0-2>  /help  /quit"
 
@@ -107,8 +108,8 @@ def run_chat(config: RunConfig, hide_reasoning: bool = False) -> int:
     console = Console(highlight=False)
     gguf = gguf_to_serve(config)
     with console.status(f"loading {gguf.name}"):
-        llama = Llama(str(gguf), n_ctx=config.serve.n_ctx, n_gpu_layers=config.serve.n_gpu_layers,
-                      n_threads=config.serve.n_threads or os.cpu_count(), verbose=False)
+        llama = install_detokenizer(Llama(str(gguf), n_ctx=config.serve.n_ctx, n_gpu_layers=config.serve.n_gpu_layers,
+                                          n_threads=config.serve.n_threads or os.cpu_count(), verbose=False))
     session = ChatSession(llama, config.sampling.temperature, config.sampling.top_p, config.sampling.max_tokens,
                           console, hide_reasoning)
     console.print(f"[bold]{config.name}[/] ({gguf.name}) ready. ", end="")

@@ -11,7 +11,7 @@ from rich.console import Console
 from common.config import RunConfig
 from common.errors import UserError
 from serve.artifacts import api_key, curl_example, gguf_to_serve, model_name
-from serve.openai_server import ServeOptions, create_server_app, warm_up
+from serve.openai_server import ServeOptions, create_server_app
 
 
 def _is_loopback(host: str) -> bool:
@@ -55,9 +55,8 @@ def run_llama_cpp(config: RunConfig) -> int:
     if not _is_loopback(host) and not options.api_key:
         console.print(f"[bold red]warning[/]: listening on {host} without an API key; anyone who can reach "
                       f"this machine can use the model. Set serve.api_key or SERVE_API_KEY.")
-    app = create_server_app(options)
     with console.status(f"loading {options.gguf}"):
-        warm_up(app)
+        app = create_server_app(options)  # loads the model, so that /health means ready
     url = f"http://{host}:{port}"
     console.print(f"serving [bold]{options.model_name}[/] ({os.path.basename(options.gguf)}) at {url}/v1")
     console.print(curl_example(url, options.model_name, options.api_key), soft_wrap=True)
