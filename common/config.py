@@ -96,6 +96,9 @@ class TrainSection(Section):
     epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, gt=0, description="overrides epochs when set")
     micro_batch_size: int | Literal["auto"] = "auto"
+    micro_batch_tokens: int = Field(
+        4096, gt=0, description="auto: at most this many packed tokens per micro-batch (rows x max_seq_length)"
+    )
     gradient_accumulation_steps: int = Field(4, gt=0)
     weight_decay: float = Field(0.01, ge=0.0)
     optimizer: Literal["auto", "adamw_8bit", "adamw_torch", "adamw_torch_fused", "sgd"] = "auto"

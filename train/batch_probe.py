@@ -6,13 +6,9 @@ HEADROOM = 0.90  # leave a tenth of the card for the optimizer step and fragment
 CPU_DEFAULT = 4
 
 
-# Beyond ~16k tokens per micro-batch the kernels are saturated and larger batches only make each
-# optimizer step longer (64 rows x 2,048 tokens x 4 accumulation = half a million tokens a step).
-MAX_TOKENS_PER_MICRO_BATCH = 16384
-
-
-def largest_micro_batch(model, seq_len: int, device: str, limit: int | None = None) -> int:
-    """Double the number of max-length packed rows until a training step would not fit.
+def largest_micro_batch(model, seq_len: int, device: str, max_tokens: int) -> int:
+    """Double the number of max-length packed rows until a training step would not fit, or the
+    micro-batch would pass `max_tokens` (train.micro_batch_tokens).
 
     Packed batches are flattened into one row (padding-free), so memory grows with
     rows × seq_len tokens; probing with that exact shape measures what training will use.
@@ -22,7 +18,7 @@ def largest_micro_batch(model, seq_len: int, device: str, limit: int | None = No
     if device != "cuda":
         return CPU_DEFAULT
     total = torch.cuda.get_device_properties(0).total_memory
-    limit = limit or max(1, MAX_TOKENS_PER_MICRO_BATCH // seq_len)
+    limit = max(1, max_tokens // seq_len)
     best, rows = 1, 1
     model.train()
     while rows <= limit:

@@ -171,7 +171,8 @@ def run_sft(config: RunConfig) -> Path:
     if micro_batch == "auto":
         from train.batch_probe import largest_micro_batch
 
-        micro_batch = largest_micro_batch(model, config.model.max_seq_length, placement.device)
+        micro_batch = largest_micro_batch(model, config.model.max_seq_length, placement.device,
+                                          config.train.micro_batch_tokens)
         print(f"micro_batch_size auto: {micro_batch}")
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -17,6 +17,11 @@
 #   bash bench/gpu/host.sh part       keep the vLLM bundle parts carried in this call (one call per part)
 #   bash bench/gpu/host.sh vllm       install vLLM from the parts; both vLLM forms: checks, eval, load
 #   bash bench/gpu/host.sh llama-gpu  the llama.cpp server with all layers on the GPU: checks, speed, load
+# H200 run, 2026-12-02 (one warm host, three calls):
+#   bash bench/gpu/host.sh h200-train       .gpu/b: (2), (3) with its defaults, (3) at the former micro-batch 8
+#   bash bench/gpu/host.sh h200-serve-prep  .gpu/a: CUDA llama-cpp-python build and f16 GGUF in the background,
+#                                           (1)'s 24 GiB ceiling meanwhile, then q4_k_m
+#   bash bench/gpu/host.sh h200-serve       serve speed (library, same loop, server) at 256 and 2048 tokens, (4)
 set -uo pipefail
 phase=${1:?phase}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -27,7 +32,18 @@ M=/tmp/m8b
 RUNS=/tmp/runs8b
 VRUN=(runs_dir=/tmp/runs8b name=serve8b model.id=$M)
 log() { echo "== $(date +%T) $*"; }
-step() { local name=$1 limit=$2; shift 2; log "$name"; timeout "$limit" "$@" > "$OUT/$name.log" 2>&1; echo "rc=$?" >> "$OUT/$name.log"; tail -n 3 "$OUT/$name.log"; }
+# every call must end inside the device's 600 s: no step may run past this phase's deadline
+DEADLINE=$(( $(date +%s) + ${PHASE_SECONDS:-575} ))
+step() {
+  local name=$1 limit=$2; shift 2
+  local left=$(( DEADLINE - $(date +%s) - 5 )); [ "$left" -lt "$limit" ] && limit=$left
+  [ "$limit" -le 10 ] && { log "$name skipped: no time left in this call"; return; }
+  log "$name (at most ${limit} s)"; timeout "$limit" "$@" > "$OUT/$name.log" 2>&1; echo "rc=$?" >> "$OUT/$name.log"; tail -n 3 "$OUT/$name.log"
+}
+install_train() {
+  [ -d /tmp/site/unsloth ] && return
+  log install; bash .gpu/install.sh .gpu/b /tmp/site > "$OUT/install.log" 2>&1; tar xzf .gpu/b/pydantic.tgz -C /tmp/site
+}
 build_model() {  # the 8B-shaped random model with the real tokenizer, once per warm host
   [ -f $M/config.json ] && return
   mkdir -p /tmp/tok && cp .gpu/tok/*.json .gpu/tok/*.jinja /tmp/tok/ && xz -dc .gpu/tok/tokenizer.json.xz > /tmp/tok/tokenizer.json
@@ -204,5 +220,58 @@ llama-gpu)
   step llama-check 120 python3 -m bench.endpoint_check --base-url $url --model serve8b --out "$OUT/llama-gpu-check.json"
   step llama-load 300 python3 -m bench.serve_load --base-url $url/v1 --model serve8b --label llama-cpp-gpu --out "$OUT/load-llama.json"
   kill -- -$pid 2>/dev/null ;;
+h200-train)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+  { lscpu | grep -E "Model name|^CPU\(s\)"; grep -o -m1 -w avx512f /proc/cpuinfo; } > "$OUT/cpu.txt"
+  install_train
+  python3 -c "import torch, transformers, trl, unsloth, bitsandbytes; print(torch.__version__, transformers.__version__, trl.__version__, unsloth.__version__, bitsandbytes.__version__)" 2>&1 | tail -1 | tee "$OUT/versions.txt"
+  build_model
+  step train-unsloth 150 python3 -m bench.train_bench --recipe unsloth --config $REAL --rows 400 --steps 15 \
+       --warmup 3 --shape 8b --out "$OUT/train-unsloth.json" model.id=$M
+  step train-stage 190 python3 -m bench.train_bench --recipe stage --config $REAL --rows 2400 --steps 15 \
+       --warmup 3 --shape 8b --out "$OUT/train-stage.json" model.id=$M
+  step train-stage-mb8 260 python3 -m bench.train_bench --recipe stage --config $REAL --rows 2400 --steps 10 \
+       --warmup 3 --shape 8b --out "$OUT/train-stage-mb8.json" model.id=$M train.micro_batch_size=8 ;;
+h200-serve-prep)
+  install_train; build_model
+  mkdir -p /tmp/serve-libs /tmp/site-gpu && tar xzf .gpu/a/serve-libs.tgz -C /tmp/serve-libs
+  src=/tmp/llama-src; rm -rf $src; mkdir -p $src && tar xzf .gpu/a/llama-cpp-python-src.tgz -C $src
+  src=$(ls -d $src/llama_cpp_python-*/)
+  # libstdc++ linked statically: the host compiles with /opt/gcc's GCC but loads the system's
+  # runtime, and a shared link crashed at model load (BENCHMARKS.md, third H100 run)
+  avx512=$(grep -q -m1 -w avx512f /proc/cpuinfo && echo ON || echo OFF)
+  CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=off -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=$avx512 -DCMAKE_SHARED_LINKER_FLAGS=-static-libstdc++" \
+    setsid nohup nice python3 -m pip install -v --no-deps --no-build-isolation --no-index --target /tmp/site-gpu $src \
+    > /tmp/llama-build.log 2>&1 < /dev/null &
+  build_pid=$!
+  ( time PYTHONPATH=$src/vendor/llama.cpp/gguf-py nice python3 $src/vendor/llama.cpp/convert_hf_to_gguf.py $M \
+      --outtype f16 --outfile /tmp/m8b-f16.gguf ) > "$OUT/gguf-f16.log" 2>&1 &
+  f16_pid=$!
+  # a memory figure, not a speed one: the builds running beside it do not change it
+  step ceiling-trl 200 python3 -m bench.memory_ceiling --recipe trl --config $REAL --start 8192 --resolution 8192 \
+       --out "$OUT/ceiling-trl.json" model.id=$M
+  log "waiting for the f16 GGUF and the CUDA build"; wait $f16_pid; tail -n 4 "$OUT/gguf-f16.log"
+  while kill -0 $build_pid 2>/dev/null && [ $(( DEADLINE - $(date +%s) )) -gt 100 ]; do sleep 5; done
+  tail -n 3 /tmp/llama-build.log | cut -c1-200 | tee "$OUT/llama-build-tail.log"
+  step quantize 95 env PYTHONPATH=/tmp/site-gpu:$PWD python3 -c "from pathlib import Path; from convert.gguf_export import quantize; quantize(Path('/tmp/m8b-f16.gguf'), Path('/tmp/m8b-q4_k_m.part'), 'q4_k_m', 16, Path('/tmp/quantize.log'))"
+  [ -f /tmp/m8b-q4_k_m.part ] && mv /tmp/m8b-q4_k_m.part /tmp/m8b-q4_k_m.gguf; ls -la /tmp/*.gguf ;;
+h200-serve)
+  export PYTHONPATH=/tmp/site-gpu:/tmp/serve-libs:/tmp/site:$PWD
+  G=(serve.gguf=/tmp/m8b-q4_k_m.gguf serve.model_name=serve8b name=serve8b)
+  python3 -c "import llama_cpp; print('llama_cpp', llama_cpp.__version__, llama_cpp.llama_supports_gpu_offload())" | tee "$OUT/llama-gpu-versions.txt"
+  # the bare decode loop at three CPU thread counts, all layers on the GPU (what serve.n_threads should be there)
+  step threads 60 python3 -c "
+import time; from llama_cpp import Llama
+for threads in (1, 4, 15):
+    l = Llama('/tmp/m8b-q4_k_m.gguf', n_gpu_layers=-1, n_threads=threads, n_ctx=1024, verbose=False)
+    ids = l.tokenize(b'A 64-year-old woman with chest pain.', add_bos=True)
+    for count, _ in enumerate(l.generate(ids, temp=0.0)):
+        if count == 0: start = time.perf_counter()
+        if count == 256: break
+    print(threads, 'threads', round(256 / (time.perf_counter() - start), 1), 'tokens/s', flush=True); l.close()"
+  step serve-gpu 300 python3 -m bench.serve_bench --config $REAL --gpu-layers -1 --threads 15 --allow-eos --tokens 256 \
+       --long-tokens 2048 --label 8b-gpu --out "$OUT/serve-gpu.json" "${G[@]}"
+  step train-stage-bf16 230 python3 -m bench.train_bench --recipe stage-bf16 --config $REAL --rows 2400 --steps 15 \
+       --warmup 3 --shape 8b --out "$OUT/train-stage-bf16.json" model.id=$M ;;
 esac
 log done
