@@ -96,8 +96,10 @@ class TrainSection(Section):
     epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, gt=0, description="overrides epochs when set")
     micro_batch_size: int | Literal["auto"] = "auto"
+    # 16,384 on the H200: 9,222 real tokens/s at 9.1 GiB; 4,096: 7,585 at 6.9 GiB, the memory of the
+    # Unsloth notebook recipe (BENCHMARKS.md). On a smaller card auto stops earlier by itself.
     micro_batch_tokens: int = Field(
-        4096, gt=0, description="auto: at most this many packed tokens per micro-batch (rows x max_seq_length)"
+        16384, gt=0, description="auto: at most this many packed tokens per micro-batch (rows x max_seq_length)"
     )
     gradient_accumulation_steps: int = Field(4, gt=0)
     weight_decay: float = Field(0.01, ge=0.0)
