@@ -19,8 +19,10 @@ from bench.train_bench import GPU_ONLY
 from common.layout import PROJECT_ROOT
 
 
-def run(*args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+def run(*args: str, show: bool = False) -> None:
+    """One benchmark in its own process; `show` lets it print its own table."""
+    result = subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, text=True, stderr=subprocess.PIPE,
+                            stdout=None if show else subprocess.PIPE)
     if result.returncode != 0:
         print(f"failed: {' '.join(args)}\n{result.stderr[-1500:]}", file=sys.stderr)
 
@@ -73,6 +75,9 @@ def main() -> int:
             "--out", str(out / "serve-cpu.json"), *common)
         if (out / "serve-cpu.json").is_file():
             print("\nServe\n" + report.serve_table([json.loads((out / "serve-cpu.json").read_text())]))
+        print("\nStreaming while the output does not decode as UTF-8")
+        sys.stdout.flush()
+        run("bench.detokenize_bench", "--out", str(out / "detokenize.json"), show=True)
     print(f"\nresults: {out}")
     return 0
 

@@ -39,6 +39,11 @@ def test_same_bytes_as_llama_cpp_python_for_any_token_list(vocab_llama):
         assert fast.detokenize(growing[-3:]) == stock.detokenize(growing[-3:])  # interleaved short calls
     edited = growing[:200] + [short[5]] + growing[201:]  # not a continuation: decoded afresh
     assert fast.detokenize(edited) == stock.detokenize(edited)
+    # a tail of stray bytes that never decodes, scanned prefix by prefix as create_completion does
+    stray = [t for t in short if len(p := stock.detokenize([t])) == 1 and 0x80 <= p[0] < 0xC0][:4]
+    tail = [stray[i % len(stray)] for i in range(120)]
+    for end in range(1, len(tail) + 1):
+        assert fast.detokenize(tail[:end]) == stock.detokenize(tail[:end])
 
 
 def test_long_pieces_are_kept_whole(vocab_llama, tiny_model):
