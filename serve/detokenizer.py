@@ -2,8 +2,8 @@
 
 `Llama.create_completion` detokenizes the *whole* completion again after every generated token
 (to look for stop strings), one ctypes call per token, so a completion gets slower as it grows:
-on the tiny model 339 tokens/s for the bare decode loop, but 190 tokens/s through
-create_completion at 3,000 tokens (BENCHMARKS.md). R1 models think for thousands of tokens, so
+on the tiny model a 3,000-token completion streamed at 212 tokens/s through it and at 359 with
+this one (`make bench`'s serve benchmark with --long-tokens 3000). R1 models think for thousands of tokens, so
 the serving path pays this at its longest outputs. `Llama` accepts a tokenizer object; this one
 gives the same bytes as llama-cpp-python's own (tests/test_detokenizer.py) from a per-token cache
 of pieces, and continues the last long list it decoded instead of starting over when that list
