@@ -7,8 +7,9 @@ prompts of the same length:
              generation the server runs, without HTTP;
   server     one streamed request to the serve stage's OpenAI-compatible server, read by a minimal
              client.
-Each round runs every path once, in a rotating order, and each run's prompt starts differently so
-that no path reuses a cached prompt (the server would otherwise skip prompt processing). The
+Each round runs every path once, in a rotating order, on one of two prompts whose greedy
+continuation is checked to be text; each backend alternates them, so that no run reuses a cached
+prompt (the server would otherwise skip prompt processing). The
 overheads are medians over rounds of the paired ratios (a slow spell of the machine then slows
 both sides of a pair): `server_overhead` against `library` (what a user would otherwise run),
 `serving_overhead` against `same_loop` (what HTTP and the event loop cost). Prompt processing (pp)
@@ -78,7 +79,7 @@ class Paths:
         self.llama, self.server, self.client, self.model, self.ban_eos = llama, server, client, model, ban_eos
         self.tokenizers = {"library": llama.tokenizer_, "same_loop": IncrementalDetokenizer(llama)}
         self.headers = {"Authorization": f"Bearer {os.environ.get('SERVE_API_KEY', 'none')}"}
-        self.prompt_tokens = len(llama.tokenize(f"Case 0-0-library. {PROMPT}".encode(), add_bos=True))
+        self.prompt_tokens = len(llama.tokenize(f"Case 0-0. {PROMPT}".encode(), add_bos=True))
 
     def run(self, path: str, prompt: str, tokens: int) -> dict:
         if path == "server":
@@ -94,12 +95,48 @@ class Paths:
                                               logit_bias={EOS_ID: -100.0} if self.ban_eos else None)
         return timed_stream((chunk for chunk in stream if chunk["choices"][0]["text"]), started)
 
+    def text_prompts(self, tokens: int, wanted: int = 2, tries: int = 24) -> list[str]:
+        """Prompts whose greedy continuation of `tokens` tokens decodes as UTF-8 throughout.
+
+        A random-weight model can continue with bytes that never form UTF-8; llama-cpp-python's
+        streaming loop then re-decodes the whole undecoded tail at every token, which stalled the
+        stock path for minutes on the H200 (BENCHMARKS.md). Such a prompt would time that
+        pathology (bench/detokenize_bench.py does), not serving."""
+        from llama_cpp import LogitsProcessorList
+
+        def ban_eos(_ids, scores):
+            scores[EOS_ID] -= 100.0
+            return scores
+
+        found = []
+        for attempt in range(tries):
+            prompt = f"Case {tokens}-{attempt}. {PROMPT}"
+            ids = self.llama.tokenize(prompt.encode(), add_bos=True)
+            continuation = []
+            processors = LogitsProcessorList([ban_eos]) if self.ban_eos else None
+            for token in self.llama.generate(ids, temp=0.0, logits_processor=processors):
+                if token == self.llama.token_eos() or len(continuation) == tokens:
+                    break
+                continuation.append(token)
+            try:
+                self.tokenizers["same_loop"].detokenize(continuation).decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            found.append(prompt)
+            if len(found) == wanted:
+                return found
+        raise SystemExit(f"none of {tries} prompts continues as text for {tokens} tokens on this model")
+
     def rounds(self, tokens: int, count: int) -> dict:
+        # two prompts, alternated per backend, so that no run finds its prompt in the KV cache
+        prompts, used = self.text_prompts(tokens), {"in_process": 0, "server": 0}
         runs = {path: [] for path in PATHS}
         for index in range(count):
             order = PATHS[index % 3:] + PATHS[:index % 3]
             for path in order:
-                runs[path].append(self.run(path, f"Case {tokens}-{index}-{path}. {PROMPT}", tokens))
+                backend = "server" if path == "server" else "in_process"
+                runs[path].append(self.run(path, prompts[used[backend] % 2], tokens))
+                used[backend] += 1
         result = {"tokens": tokens, **{path: summary(runs[path]) for path in PATHS},
                   "server_overhead": paired_overhead(runs, "server", "library"),
                   "serving_overhead": paired_overhead(runs, "server", "same_loop")}

@@ -34,11 +34,13 @@ def test_chat_answers_a_typed_question_and_quits(trained_run, tmp_path):
     try:
         wait_for(session, "ready.")
         subprocess.run(["tmux", "send-keys", "-t", session, "A man has chest pain. Diagnosis?", "Enter"], check=True)
-        screen = wait_for(session, "you> ", timeout=60)
+        screen = wait_for(session, "you>", timeout=60)
         deadline = time.monotonic() + 60
-        while screen.count("you> ") < 2 and time.monotonic() < deadline:
+        # the second prompt is "you>" on the pane: capture-pane drops the trailing space
+        while screen.count("you>") < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
             screen = pane(session)
+        assert screen.count("you>") == 2, screen
         assert "thinking:" in screen
         assert "answer:" in screen or "stopped by the token limit" in screen
         subprocess.run(["tmux", "send-keys", "-t", session, f"/save {transcript}", "Enter"], check=True)
