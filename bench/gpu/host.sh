@@ -253,7 +253,7 @@ h200-serve-prep)
   log "waiting for the f16 GGUF and the CUDA build"; wait $f16_pid; tail -n 4 "$OUT/gguf-f16.log"
   while kill -0 $build_pid 2>/dev/null && [ $(( DEADLINE - $(date +%s) )) -gt 100 ]; do sleep 5; done
   tail -n 3 /tmp/llama-build.log | cut -c1-200 | tee "$OUT/llama-build-tail.log"
-  step quantize 95 env PYTHONPATH=/tmp/site-gpu:$PWD python3 -c "from pathlib import Path; from convert.gguf_export import quantize; quantize(Path('/tmp/m8b-f16.gguf'), Path('/tmp/m8b-q4_k_m.part'), 'q4_k_m', 16, Path('/tmp/quantize.log'))"
+  step quantize 95 env PYTHONPATH=/tmp/site-gpu:/tmp/serve-libs:$PWD python3 -c "from pathlib import Path; from convert.gguf_export import quantize; quantize(Path('/tmp/m8b-f16.gguf'), Path('/tmp/m8b-q4_k_m.part'), 'q4_k_m', 16, Path('/tmp/quantize.log'))"
   [ -f /tmp/m8b-q4_k_m.part ] && mv /tmp/m8b-q4_k_m.part /tmp/m8b-q4_k_m.gguf; ls -la /tmp/*.gguf ;;
 h200-serve)
   export PYTHONPATH=/tmp/site-gpu:/tmp/serve-libs:/tmp/site:$PWD
