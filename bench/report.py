@@ -37,6 +37,9 @@ def serve_table(results: list[dict]) -> str:
     for r in results:
         placement = "all layers on GPU" if r["gpu_layers"] else f"CPU, {r['threads']} threads"
         for length in r["lengths"]:
+            if "skipped" in length:
+                lines.append(f"| {r['gguf']}, {placement} | {length['tokens']} | not timed: {length['skipped']} |||||")
+                continue
             rates = " | ".join(fmt(length[path]["tokens_per_s"], ",.1f") for path in ("library", "same_loop", "server"))
             lines.append(f"| {r['gguf']}, {placement} | {length['tokens']} | {fmt(length['server']['pp_tokens_per_s'])} | "
                          f"{rates} | {length['server_overhead']:+.1%} | {length['serving_overhead']:+.1%} |")

@@ -102,34 +102,46 @@ class Paths:
         streaming loop then re-decodes the whole undecoded tail at every token, which stalled the
         stock path for minutes on the H200 (BENCHMARKS.md). Such a prompt would time that
         pathology (bench/detokenize_bench.py does), not serving."""
+        found = []
+        for attempt in range(tries):
+            prompt = f"Case {tokens}-{attempt}. {PROMPT}"
+            if self._continues_as_text(prompt, tokens):
+                found.append(prompt)
+                if len(found) == wanted:
+                    return found
+        return []
+
+    def _continues_as_text(self, prompt: str, tokens: int) -> bool:
         from llama_cpp import LogitsProcessorList
 
         def ban_eos(_ids, scores):
             scores[EOS_ID] -= 100.0
             return scores
 
-        found = []
-        for attempt in range(tries):
-            prompt = f"Case {tokens}-{attempt}. {PROMPT}"
-            ids = self.llama.tokenize(prompt.encode(), add_bos=True)
-            continuation = []
-            processors = LogitsProcessorList([ban_eos]) if self.ban_eos else None
-            for token in self.llama.generate(ids, temp=0.0, logits_processor=processors):
-                if token == self.llama.token_eos() or len(continuation) == tokens:
-                    break
-                continuation.append(token)
-            try:
-                self.tokenizers["same_loop"].detokenize(continuation).decode("utf-8")
-            except UnicodeDecodeError:
-                continue
-            found.append(prompt)
-            if len(found) == wanted:
-                return found
-        raise SystemExit(f"none of {tries} prompts continues as text for {tokens} tokens on this model")
+        ids = self.llama.tokenize(prompt.encode(), add_bos=True)
+        continuation = []
+        processors = LogitsProcessorList([ban_eos]) if self.ban_eos else None
+        for token in self.llama.generate(ids, temp=0.0, logits_processor=processors):
+            if token == self.llama.token_eos() or len(continuation) == tokens:
+                break
+            continuation.append(token)
+            if len(continuation) % 32 == 0 and not self._decodes(continuation, at_end=False):
+                return False  # broken for good: generating the rest would only cost time
+        return self._decodes(continuation, at_end=True)
+
+    def _decodes(self, ids: list[int], at_end: bool) -> bool:
+        try:
+            self.tokenizers["same_loop"].detokenize(ids).decode("utf-8")
+        except UnicodeDecodeError as error:
+            # a character cut at the end may still be completed by the next token
+            return not at_end and error.reason == "unexpected end of data"
+        return True
 
     def rounds(self, tokens: int, count: int) -> dict:
         # two prompts, alternated per backend, so that no run finds its prompt in the KV cache
         prompts, used = self.text_prompts(tokens), {"in_process": 0, "server": 0}
+        if not prompts:
+            return {"tokens": tokens, "skipped": "no prompt tried continues as UTF-8 text for this many tokens"}
         runs = {path: [] for path in PATHS}
         for index in range(count):
             order = PATHS[index % 3:] + PATHS[:index % 3]
@@ -173,23 +185,29 @@ def main() -> None:
 
     gguf = str(gguf_to_serve(config))
     llama = Llama(gguf, n_gpu_layers=args.gpu_layers, n_threads=args.threads, n_ctx=n_ctx, n_batch=512, verbose=False)
+    result = {"label": args.label, "eos_banned": not args.allow_eos, "gguf": os.path.basename(gguf),
+              "gpu_layers": args.gpu_layers, "threads": args.threads, "lengths": []}
     try:
         with LocalServer(args.config, overrides, timeout_s=600) as server, httpx.Client(timeout=1200) as client:
             paths = Paths(llama, server, client, model_name(config), ban_eos=not args.allow_eos)
+            result["prompt_tokens"] = paths.prompt_tokens
             for path in PATHS:
                 paths.run(path, "warm up", 4)
-            lengths = [paths.rounds(args.tokens, args.runs)]
-            if args.long_tokens:
-                lengths.append(paths.rounds(args.long_tokens, args.long_runs))
+            for tokens, runs in [(args.tokens, args.runs), *([(args.long_tokens, args.long_runs)] * bool(args.long_tokens))]:
+                result["lengths"].append(paths.rounds(tokens, runs))
+                write_json(args.out, result)  # each length as it is done: a later one may run out of time
     finally:
         llama.close()
-    result = {"label": args.label, "eos_banned": not args.allow_eos, "gguf": os.path.basename(gguf),
-              "gpu_layers": args.gpu_layers, "threads": args.threads, "prompt_tokens": paths.prompt_tokens,
-              "lengths": lengths}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if not any("server" in length for length in result["lengths"]):
+        raise SystemExit("serve bench: no length could be timed (see `skipped` in the result)")
     print(json.dumps(result))
 
+
+def write_json(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(result, indent=2) + "\n")
+    partial.replace(path)
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@ The tokenizer comes from llama.cpp's vocab-only `ggml-vocab-llama-bpe.gguf` (the
 vocabulary and merges); R1-Distill's special tokens replace the reserved ones at the ids the
 real model uses. The chat template is the real one from llama.cpp's template folder.
 
-    python tools/build_tiny_model.py [--out DIR] [--shape tiny|8b] [--device cpu|cuda]
+    python tools/build_tiny_model.py [--out DIR] [--shape tiny|8b] [--device cpu|cuda] [--text-head]
 """
 
 from __future__ import annotations
@@ -114,7 +114,17 @@ def build_tokenizer(tokens: list[str], merges: list[str], first_added: int, temp
     wrapped.save_pretrained(out)
 
 
-def build_model(shape: str, device: str, out: Path) -> None:
+def non_text_token_ids(tokenizer_dir: Path) -> list[int]:
+    """Ids whose piece is not UTF-8 text on its own (byte fragments), and every special token."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    special = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
+    # the byte-level decoder replaces a fragment by U+FFFD
+    return [i for i in range(len(tokenizer)) if i in special or "\ufffd" in tokenizer.decode([i])]
+
+
+def build_model(shape: str, device: str, out: Path, text_head: bool = False) -> None:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -142,6 +152,13 @@ def build_model(shape: str, device: str, out: Path) -> None:
         # could not show learning. A wider head keeps the model random but learnable.
         with torch.no_grad():
             model.lm_head.weight.normal_(0.0, TINY_HEAD_STD)
+    if text_head:
+        # Greedy decoding of random weights repeats a byte fragment on most prompts, and
+        # llama-cpp-python's stream then re-decodes an ever longer tail at every token (it stalled
+        # the serve benchmark on the H200). A zero row scores 0, below the best random logit, so
+        # such tokens (and EOS) are never the argmax; the head keeps its shape and its cost.
+        with torch.no_grad():
+            model.lm_head.weight[non_text_token_ids(out)] = 0
     model.generation_config = GenerationConfig(
         bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
         do_sample=True, temperature=0.6, top_p=0.95,
@@ -158,6 +175,9 @@ def main() -> None:
                         help="folder with models/ of llama.cpp (default: the pinned sdist's)")
     parser.add_argument("--tokenizer-from", type=Path, default=None,
                         help="copy the tokenizer of an already built model folder instead")
+    parser.add_argument("--text-head", action="store_true",
+                        help="zero the output rows of byte fragments and special tokens, so that greedy "
+                             "output is text (for serving benchmarks on random weights)")
     args = parser.parse_args()
     out = args.out or tiny_model_dir()
     source = args.source or llama_cpp_source_dir()
@@ -175,10 +195,10 @@ def main() -> None:
                     raise SystemExit(f"missing {needed}: run `make setup` first")
             tokens, merges, first_added = read_vocab(vocab)
             build_tokenizer(tokens, merges, first_added, template_file.read_text(encoding="utf-8"), staging)
-        build_model(args.shape, args.device, staging)
+        build_model(args.shape, args.device, staging, args.text_head)
         (staging / "BUILD.json").write_text(json.dumps({
             "what": "random-weight stand-in for deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
-            "shape": args.shape, **SHAPES[args.shape],
+            "shape": args.shape, **SHAPES[args.shape], "text_head": args.text_head,
         }, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -19,9 +19,10 @@
 #   bash bench/gpu/host.sh llama-gpu  the llama.cpp server with all layers on the GPU: checks, speed, load
 # H200 run, 2026-12-02 (one warm host, three calls):
 #   bash bench/gpu/host.sh h200-train       .gpu/b: (2), (3) with its defaults, (3) at the former micro-batch 8
-#   bash bench/gpu/host.sh h200-serve-prep  .gpu/a: CUDA llama-cpp-python build and f16 GGUF in the background,
-#                                           (1)'s 24 GiB ceiling meanwhile, then q4_k_m
-#   bash bench/gpu/host.sh h200-serve       serve speed (library, same loop, server) at 256 and 2048 tokens, (4)
+#   bash bench/gpu/host.sh h200-serve-prep  .gpu/a (+ .gpu/tok on a fresh host): CUDA llama-cpp-python build and
+#                                           f16 GGUF in the background, (1)'s 24 GiB ceiling meanwhile where
+#                                           .gpu/b came in an earlier call, then q4_k_m
+#   bash bench/gpu/host.sh h200-serve       serve speed (library, same loop, server) at 256 and 1024 tokens
 set -uo pipefail
 phase=${1:?phase}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
@@ -41,13 +42,14 @@ step() {
   log "$name (at most ${limit} s)"; timeout "$limit" "$@" > "$OUT/$name.log" 2>&1; echo "rc=$?" >> "$OUT/$name.log"; tail -n 3 "$OUT/$name.log"
 }
 install_train() {
-  [ -d /tmp/site/unsloth ] && return
+  [ -d /tmp/site/unsloth ] || [ ! -d .gpu/b ] && return
   log install; bash .gpu/install.sh .gpu/b /tmp/site > "$OUT/install.log" 2>&1; tar xzf .gpu/b/pydantic.tgz -C /tmp/site
 }
-build_model() {  # the 8B-shaped random model with the real tokenizer, once per warm host
+build_model() {  # the 8B-shaped random model with the real tokenizer, once per warm host; its head never
+  # picks a byte fragment or EOS (tools/build_tiny_model.py --text-head), so greedy output is text
   [ -f $M/config.json ] && return
   mkdir -p /tmp/tok && cp .gpu/tok/*.json .gpu/tok/*.jinja /tmp/tok/ && xz -dc .gpu/tok/tokenizer.json.xz > /tmp/tok/tokenizer.json
-  step build-8b 300 python3 tools/build_tiny_model.py --shape 8b --device cuda --out $M --tokenizer-from /tmp/tok
+  step build-8b 300 python3 tools/build_tiny_model.py --shape 8b --device cuda --out $M --tokenizer-from /tmp/tok --text-head
 }
 
 case "$phase" in
@@ -247,8 +249,9 @@ h200-serve-prep)
   ( time PYTHONPATH=$src/vendor/llama.cpp/gguf-py nice python3 $src/vendor/llama.cpp/convert_hf_to_gguf.py $M \
       --outtype f16 --outfile /tmp/m8b-f16.gguf ) > "$OUT/gguf-f16.log" 2>&1 &
   f16_pid=$!
-  # a memory figure, not a speed one: the builds running beside it do not change it
-  step ceiling-trl 200 python3 -m bench.memory_ceiling --recipe trl --config $REAL --start 8192 --resolution 8192 \
+  # a memory figure, not a speed one: the builds running beside it do not change it (only
+  # where the train bundles came: the serve calls need none of them)
+  [ -d /tmp/site/unsloth ] && step ceiling-trl 200 python3 -m bench.memory_ceiling --recipe trl --config $REAL --start 8192 --resolution 8192 \
        --out "$OUT/ceiling-trl.json" model.id=$M
   log "waiting for the f16 GGUF and the CUDA build"; wait $f16_pid; tail -n 4 "$OUT/gguf-f16.log"
   while kill -0 $build_pid 2>/dev/null && [ $(( DEADLINE - $(date +%s) )) -gt 100 ]; do sleep 5; done
@@ -270,8 +273,6 @@ for threads in (1, 4, 15):
         if count == 256: break
     print(threads, 'threads', round(256 / (time.perf_counter() - start), 1), 'tokens/s', flush=True); l.close()"
   step serve-gpu 300 python3 -m bench.serve_bench --config $REAL --gpu-layers -1 --threads 15 --allow-eos --tokens 256 \
-       --long-tokens 2048 --label 8b-gpu --out "$OUT/serve-gpu.json" "${G[@]}"
-  step train-stage-bf16 230 python3 -m bench.train_bench --recipe stage-bf16 --config $REAL --rows 2400 --steps 15 \
-       --warmup 3 --shape 8b --out "$OUT/train-stage-bf16.json" model.id=$M ;;
+       --long-tokens 1024 --label 8b-gpu --out "$OUT/serve-gpu.json" "${G[@]}" ;;
 esac
 log done
