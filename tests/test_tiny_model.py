@@ -1,6 +1,7 @@
 """The offline stand-in: real Llama-3 vocabulary, R1-Distill special tokens and chat template."""
 
 import json
+from pathlib import Path
 
 import pytest
 from transformers import AutoConfig, AutoTokenizer
@@ -65,3 +66,21 @@ def test_loads_like_the_hub_model(tiny_model):
     assert model.config.model_type == "llama"
     build = json.loads((tiny_model / "BUILD.json").read_text())
     assert build["shape"] == "tiny"
+
+
+def test_text_head_leaves_only_tokens_whose_any_sequence_is_text(tokenizer, tiny_model):
+    import random
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from build_tiny_model import non_text_token_ids
+
+    banned = set(non_text_token_ids(tiny_model))
+    ids = reasoning.SPECIAL_TOKEN_IDS
+    assert {ids[reasoning.EOS], ids[reasoning.BOS], 128255} <= banned
+    assert tokenizer.convert_tokens_to_ids("¡") in banned  # the byte 0xA1 alone
+    assert tokenizer.convert_tokens_to_ids("the") not in banned
+    assert 1000 < len(banned) < 3000
+    allowed = [i for i in range(len(tokenizer)) if i not in banned]
+    sample = random.Random(0).choices(allowed, k=4000)
+    assert "\ufffd" not in tokenizer.decode(sample)

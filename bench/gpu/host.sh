@@ -52,6 +52,11 @@ build_model() {  # the 8B-shaped random model with the real tokenizer, once per 
   step build-8b 300 python3 tools/build_tiny_model.py --shape 8b --device cuda --out $M --tokenizer-from /tmp/tok --text-head
 }
 
+quantize_q4() {  # the 8B f16 GGUF to q4_k_m with the CUDA llama-cpp-python, named only once whole
+  step quantize 95 env PYTHONPATH=/tmp/site-gpu:/tmp/serve-libs:$PWD python3 -c "from pathlib import Path; from convert.gguf_export import quantize; quantize(Path('/tmp/m8b-f16.gguf'), Path('/tmp/m8b-q4_k_m.part'), 'q4_k_m', 16, Path('/tmp/quantize.log'))"
+  grep -qx "rc=0" "$OUT/quantize.log" && mv /tmp/m8b-q4_k_m.part /tmp/m8b-q4_k_m.gguf
+}
+
 case "$phase" in
 train)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
@@ -245,7 +250,7 @@ h200-serve-prep)
   CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=off -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=$avx512 -DCMAKE_SHARED_LINKER_FLAGS=-static-libstdc++" \
     setsid nohup nice python3 -m pip install -v --no-deps --no-build-isolation --no-index --target /tmp/site-gpu $src \
     > /tmp/llama-build.log 2>&1 < /dev/null &
-  build_pid=$!
+  build_pid=$!; echo $build_pid > /tmp/llama-build.pid
   ( time PYTHONPATH=$src/vendor/llama.cpp/gguf-py nice python3 $src/vendor/llama.cpp/convert_hf_to_gguf.py $M \
       --outtype f16 --outfile /tmp/m8b-f16.gguf ) > "$OUT/gguf-f16.log" 2>&1 &
   f16_pid=$!
@@ -256,10 +261,13 @@ h200-serve-prep)
   log "waiting for the f16 GGUF and the CUDA build"; wait $f16_pid; tail -n 4 "$OUT/gguf-f16.log"
   while kill -0 $build_pid 2>/dev/null && [ $(( DEADLINE - $(date +%s) )) -gt 100 ]; do sleep 5; done
   tail -n 3 /tmp/llama-build.log | cut -c1-200 | tee "$OUT/llama-build-tail.log"
-  step quantize 95 env PYTHONPATH=/tmp/site-gpu:/tmp/serve-libs:$PWD python3 -c "from pathlib import Path; from convert.gguf_export import quantize; quantize(Path('/tmp/m8b-f16.gguf'), Path('/tmp/m8b-q4_k_m.part'), 'q4_k_m', 16, Path('/tmp/quantize.log'))"
-  [ -f /tmp/m8b-q4_k_m.part ] && mv /tmp/m8b-q4_k_m.part /tmp/m8b-q4_k_m.gguf; ls -la /tmp/*.gguf ;;
+  quantize_q4; ls -la /tmp/*.gguf ;;
 h200-serve)
   export PYTHONPATH=/tmp/site-gpu:/tmp/serve-libs:/tmp/site:$PWD
+  # the prep call stops waiting for the CUDA build 100 s before its deadline; on a slow host the
+  # build and the q4_k_m are finished here (by pid: a pattern would also match this script's own line)
+  while [ -f /tmp/llama-build.pid ] && kill -0 "$(cat /tmp/llama-build.pid)" 2>/dev/null; do sleep 2; done
+  [ -f /tmp/m8b-q4_k_m.gguf ] || quantize_q4
   G=(serve.gguf=/tmp/m8b-q4_k_m.gguf serve.model_name=serve8b name=serve8b)
   python3 -c "import llama_cpp; print('llama_cpp', llama_cpp.__version__, llama_cpp.llama_supports_gpu_offload())" | tee "$OUT/llama-gpu-versions.txt"
   # the bare decode loop at three CPU thread counts, all layers on the GPU (what serve.n_threads should be there)
