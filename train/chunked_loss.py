@@ -17,10 +17,13 @@ CHUNK_ROWS = 1024
 class ChunkedTokenLogProb(torch.autograd.Function):
     """log softmax(hidden @ weight.T / temperature)[target] per row; `weight` may be frozen.
 
-    Also returns, without gradient, each row's entropy and whether the target is the argmax."""
+    Also returns, without gradient, each row's entropy and whether the target is the argmax
+    (empty unless `statistics`: on a CPU the entropy costs as much as the chunk's logsumexp and
+    product together, and the SFT loss does not use it)."""
 
     @staticmethod
-    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0):
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0,
+                statistics: bool = True):
         device = hidden.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else weight.dtype
         ctx.compute_dtype, ctx.input_dtype, ctx.temperature = dtype, hidden.dtype, temperature
@@ -34,10 +37,11 @@ class ChunkedTokenLogProb(torch.autograd.Function):
             chunk_lse = torch.logsumexp(logits, dim=-1)
             chunk_targets = targets[start:start + CHUNK_ROWS, None]
             logp.append(logits.gather(1, chunk_targets).squeeze(1) - chunk_lse)
-            top1.append(logits.argmax(-1) == chunk_targets.squeeze(1))
-            logits.sub_(chunk_lse[:, None])  # now log-probabilities
-            entropy.append(-(logits.exp() * logits).sum(-1))
             lse.append(chunk_lse)
+            if statistics:
+                top1.append(logits.argmax(-1) == chunk_targets.squeeze(1))
+                logits.sub_(chunk_lse[:, None])  # now log-probabilities
+                entropy.append(-(logits.exp() * logits).sum(-1))
         empty = hidden.new_zeros(0, dtype=torch.float32)
         lse_all = torch.cat(lse) if lse else empty
         ctx.save_for_backward(hidden, weight, targets, lse_all)
@@ -73,7 +77,7 @@ class ChunkedTokenLogProb(torch.autograd.Function):
                 grad_weight += (grad.T @ rows).float()
         if grad_weight is not None:
             grad_weight = grad_weight.to(weight.dtype)
-        return grad_hidden, grad_weight, None, None
+        return grad_hidden, grad_weight, None, None, None
 
 
 def causal_lm_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
@@ -95,7 +99,8 @@ def causal_lm_loss(model, inputs: dict, num_items_in_batch=None) -> torch.Tensor
     hidden = captured["hidden"]
     targets = labels[:, 1:]
     mask = targets != -100
-    logp, _, _ = ChunkedTokenLogProb.apply(hidden[:, :-1][mask], base.get_output_embeddings().weight, targets[mask])
+    logp, _, _ = ChunkedTokenLogProb.apply(hidden[:, :-1][mask], base.get_output_embeddings().weight, targets[mask],
+                                           1.0, False)
     total = -logp.sum()
     count = num_items_in_batch if num_items_in_batch is not None else mask.sum()
     if torch.is_tensor(count):
@@ -113,7 +118,8 @@ class TrlChunkedLogProb:
               logit_scale=1.0, outputs=("entropy",)):
         if bias is not None or final_logit_softcapping or logit_scale != 1.0:
             raise ValueError("the CPU log-prob path supports LM heads without bias, softcapping or logit scale")
-        logp, entropy, top1 = ChunkedTokenLogProb.apply(hidden, weight, targets, float(temperature))
+        logp, entropy, top1 = ChunkedTokenLogProb.apply(hidden, weight, targets, float(temperature),
+                                                        "entropy" in outputs or "is_top1" in outputs)
         return (logp, entropy if "entropy" in outputs else None, None, None,
                 top1 if "is_top1" in outputs else None)
 
