@@ -81,7 +81,8 @@ def run_convert(config: RunConfig) -> int:
     started = time.perf_counter()
 
     # 1. merge
-    merge_inputs = digest(sha256_tree(layout.adapter), _base_fingerprint(base_dir, config.model.revision),
+    adapter_hash = sha256_tree(layout.adapter)
+    merge_inputs = digest(adapter_hash, _base_fingerprint(base_dir, config.model.revision),
                           onto_dequantized, config.convert.merge_dtype, sampling)
     if steps.is_current("merge", merge_inputs, layout.merged):
         console.print(f"[dim]merge: unchanged, kept {layout.merged}[/]")
@@ -134,11 +135,19 @@ def run_convert(config: RunConfig) -> int:
     atomic_write_text(layout.modelfile, render_modelfile(layout.gguf(served).name, sampling["temperature"],
                                                          sampling["top_p"], config.serve.n_ctx))
 
-    # 5. parity ladder
-    with PeakMemory() as peak:
-        report = run_parity(config, layout, base_dir, trained_4bit, onto_dequantized, outtype, quants)
-    figures["parity"] = peak.figures()
-    atomic_write_json(layout.parity, report)
+    # 5. parity ladder: scored again when anything it compares or gates on changed, or it failed
+    ladder_hashes = {kind: figures[kind]["sha256"] for kind in [outtype, *quants]}
+    parity_inputs = digest(adapter_hash, merged_hash, ladder_hashes, config.convert.parity.model_dump(),
+                           trained_4bit, onto_dequantized, runtime_version, parity.DECIDED_MARGIN)
+    report = _kept_parity(steps, parity_inputs, layout.parity)
+    if report is not None:
+        console.print(f"[dim]parity: unchanged, kept {layout.parity.name}[/]")
+        figures["parity"] = {**steps.records["parity"], "skipped": True}
+    else:
+        with PeakMemory() as peak:
+            report = run_parity(config, layout, base_dir, trained_4bit, onto_dequantized, outtype, quants)
+        atomic_write_json(layout.parity, report)
+        figures["parity"] = steps.record("parity", parity_inputs, layout.parity, **peak.figures())
     print_parity(report)
 
     artifacts = {}
@@ -173,6 +182,14 @@ def run_convert(config: RunConfig) -> int:
     write_manifest(layout.gguf_dir, "convert", body)
     console.print(f"[green]convert done[/] in {body['wall_seconds']} s: {layout.gguf_dir}")
     return 0
+
+
+def _kept_parity(steps: StepLog, inputs: str, path: Path) -> dict | None:
+    """The last run's passing report, if its inputs are these."""
+    if not steps.is_current("parity", inputs, path):
+        return None
+    report = json.loads(path.read_text())
+    return report if report.get("passed") else None
 
 
 def _export_base(config: RunConfig, layout: RunLayout, base_dir: Path, steps: StepLog, sampling: dict,

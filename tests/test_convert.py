@@ -62,11 +62,13 @@ def test_modelfile_has_the_r1_template_stops_and_sampling(trained_run):
 
 def test_a_rerun_skips_unchanged_steps(trained_run):
     gguf = trained_run["root"] / "gguf"
-    before = {p.name: p.stat().st_mtime_ns for p in gguf.glob("*.gguf")}
+    before = {p.name: p.stat().st_mtime_ns for p in [*gguf.glob("*.gguf"), gguf / "parity.json"]}
     result = run_cli("convert", "--config", str(TINY), *trained_run["overrides"])
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.count("unchanged") >= 5
-    assert {p.name: p.stat().st_mtime_ns for p in gguf.glob("*.gguf")} == before
+    assert result.stdout.count("unchanged") >= 6 and "parity: unchanged" in result.stdout
+    assert "parity ladder" in result.stdout  # the kept report is still shown
+    assert {p.name: p.stat().st_mtime_ns for p in [*gguf.glob("*.gguf"), gguf / "parity.json"]} == before
+    assert json.loads((gguf / "manifest.json").read_text())["parity"]["passed"]
 
 
 def test_shard_wise_merge_equals_peft_merge(trained_run, tiny_model, tmp_path):
