@@ -30,6 +30,7 @@ import statistics
 import time
 from pathlib import Path
 
+from common.artifacts import atomic_write_json
 from common.config import load_config
 from common.endpoint import LocalServer
 
@@ -193,21 +194,16 @@ def main() -> None:
             result["prompt_tokens"] = paths.prompt_tokens
             for path in PATHS:
                 paths.run(path, "warm up", 4)
-            for tokens, runs in [(args.tokens, args.runs), *([(args.long_tokens, args.long_runs)] * bool(args.long_tokens))]:
+            lengths = [(args.tokens, args.runs)] + ([(args.long_tokens, args.long_runs)] if args.long_tokens else [])
+            for tokens, runs in lengths:
                 result["lengths"].append(paths.rounds(tokens, runs))
-                write_json(args.out, result)  # each length as it is done: a later one may run out of time
+                atomic_write_json(args.out, result)  # each length as it is done: a later one may run out of time
     finally:
         llama.close()
     if not any("server" in length for length in result["lengths"]):
         raise SystemExit("serve bench: no length could be timed (see `skipped` in the result)")
     print(json.dumps(result))
 
-
-def write_json(path: Path, result: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(json.dumps(result, indent=2) + "\n")
-    partial.replace(path)
 
 if __name__ == "__main__":
     main()
