@@ -23,6 +23,8 @@ def _is_loopback(host: str) -> bool:
 
 def _require_free_port(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # as uvicorn binds: a port whose last connections are still in TIME_WAIT is free to listen on
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -17,6 +17,7 @@ Added here:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
@@ -119,35 +120,46 @@ async def stream_events(body, llama_call, kwargs):
     """Server-sent events for one generation.
 
     llama-cpp-python's publisher hands every token from a worker thread to the event loop with a
-    thread hop per chunk and frames it with sse-starlette; on a 2-core machine that cost 1.5 ms a
-    token (+40% over in-process). Here the whole generation runs in one thread that queues chunks
-    with call_soon_threadsafe, and the events are written as plain bytes. The model lock is held
-    exactly as llama-cpp-python holds it; a client that disconnects cancels this generator, which
-    stops the generation thread."""
-    import asyncio
+    thread hop per chunk and frames it with sse-starlette, which on a small CPU costs a large
+    share of each token (BENCHMARKS.md, "Serving"). Here the whole generation runs in one thread
+    that queues chunks with call_soon_threadsafe, and the events are written as plain bytes.
+
+    The model lock is held until that thread has returned, whatever ends the stream. A client
+    that disconnects cancels this generator through starlette's task group, and anyio delivers
+    that cancellation again at every later await: an unshielded wait for the thread returned at
+    once, the lock was released while the thread still decoded, and the next request ran a second
+    generation on the same llama context (GGML_ASSERT in ggml or the sampler, then every request
+    hung). The wait below is shielded; the thread sees the stop flag at its next token."""
     import threading
 
+    import anyio
     from llama_cpp.server import app as lcpp
 
     done = object()
     stop = threading.Event()
+    finished = anyio.Event()
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
     async with contextlib.asynccontextmanager(lcpp.get_llama_proxy)() as proxy:
         llama = lcpp.prepare_request_resources(body, proxy, body.model, kwargs)
 
         def produce() -> None:
+            chunks = None
             try:
-                for chunk in llama_call(llama, **kwargs):
+                chunks = llama_call(llama, **kwargs)
+                for chunk in chunks:
                     if stop.is_set():
                         break
                     loop.call_soon_threadsafe(queue.put_nowait, chunk)
             except Exception as exc:  # noqa: BLE001 - handed to the event loop and re-raised there
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
+                if chunks is not None and hasattr(chunks, "close"):
+                    chunks.close()  # the generation's own cleanup runs here, in this thread, now
                 loop.call_soon_threadsafe(queue.put_nowait, done)
+                loop.call_soon_threadsafe(finished.set)
 
-        worker = asyncio.ensure_future(asyncio.to_thread(produce))
+        threading.Thread(target=produce, name="generation", daemon=True).start()
         try:
             while (item := await queue.get()) is not done:
                 if isinstance(item, Exception):
@@ -156,7 +168,8 @@ async def stream_events(body, llama_call, kwargs):
             yield b"data: [DONE]\n\n"
         finally:
             stop.set()
-            await worker
+            with anyio.CancelScope(shield=True):
+                await finished.wait()
 
 
 def _event_stream(body, llama_call, kwargs):

@@ -115,3 +115,40 @@ def test_load_32_requests_from_8_clients(server):
         statuses = list(pool.map(ask, range(32), timeout=240))
     assert statuses == [200] * 32
     assert httpx.get(f"{server.url}/health", timeout=5).status_code == 200
+
+
+
+LONG_PROMPT = [{"role": "user", "content": "fever and cough " * 200}]
+
+
+def _stream_then_hang_up(server, body, events_to_read):
+    """Open a streamed request, read `events_to_read` events (0: only the headers, while the
+    prompt is still being processed), and drop the connection."""
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    with httpx.Client(timeout=30) as session:
+        with session.stream("POST", f"{server.url}/v1/chat/completions", json={**body, "stream": True},
+                            headers=headers) as response:
+            assert response.status_code == 200
+            if events_to_read:
+                for index, _ in enumerate(response.iter_lines()):
+                    if index + 1 >= events_to_read:
+                        break
+
+
+@pytest.mark.parametrize("hang_up", ["in_prefill", "mid_stream", "after_a_400"])
+def test_a_client_that_hangs_up_harms_no_later_request(server, hang_up):
+    """Bounded: 4 rounds of a streamed request dropped early, then a request at once. The dropped
+    request's generation must have stopped before the next one gets the model: two generations on
+    one llama context abort the server in ggml (GGML_ASSERT(logits != nullptr)), which the first
+    case did every time before the fix."""
+    body = {"messages": LONG_PROMPT if hang_up == "in_prefill" else QUESTION, "max_tokens": 400, "temperature": 0.0}
+    for round_ in range(4):
+        if hang_up == "after_a_400":
+            too_long = post(server, "/v1/chat/completions",
+                            {"messages": [{"role": "user", "content": "fever " * 3000}], "max_tokens": 8})
+            assert too_long.status_code == 400
+        _stream_then_hang_up(server, body, events_to_read=0 if hang_up == "in_prefill" else 3)
+        reply = post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 16, "seed": round_})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["usage"]["completion_tokens"] > 0
+    assert httpx.get(f"{server.url}/health", timeout=5).json()["status"] == "ok"
