@@ -22,13 +22,12 @@ from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from tools.hub_mirror.index import MirrorFile, RepoSnapshot
-from tools.hub_mirror.repos import MirrorRepo, RootIndex, card_data, find_repo
+from tools.hub_mirror.repos import REPO_KINDS, MirrorRepo, RootIndex, card_data, find_repo
 
 logger = logging.getLogger("tools.hub_mirror")
 
 MAIN = "main"
 TRUE = ("1", "true", "yes")
-KINDS = ("models", "datasets")
 
 
 class HubError(Exception):
@@ -40,7 +39,8 @@ class HubError(Exception):
 
     def response(self) -> Response:
         headers = {"X-Error-Code": self.code}
-        if self.message.isascii():  # header values are latin-1; the JSON body carries any message
+        # a header value cannot carry just any text (it is latin-1, one line); the JSON body can
+        if self.message.isascii() and self.message.isprintable():
             headers["X-Error-Message"] = self.message
         if self.commit is not None:  # lets the client cache "this file does not exist at this commit"
             headers["X-Repo-Commit"] = self.commit
@@ -146,15 +146,15 @@ class HubMirrorApp:
     async def route(self, request: Request) -> Response:
         read, post = request.method in ("GET", "HEAD"), request.method == "POST"
         match _path_segments(request.scope):
-            case ["api", kind, org, name] if read and kind in KINDS:
+            case ["api", kind, org, name] if read and kind in REPO_KINDS:
                 return await self.repo_info(request, kind, org, name, MAIN)
-            case ["api", kind, org, name, "revision", *revision] if read and kind in KINDS and revision:
+            case ["api", kind, org, name, "revision", *revision] if read and kind in REPO_KINDS and revision:
                 return await self.repo_info(request, kind, org, name, "/".join(revision))
-            case ["api", kind, org, name, "tree", revision, *folder] if read and kind in KINDS:
+            case ["api", kind, org, name, "tree", revision, *folder] if read and kind in REPO_KINDS:
                 return await self.tree(request, kind, org, name, revision, "/".join(folder).strip("/"))
-            case ["api", kind, org, name, "paths-info", revision] if post and kind in KINDS:
+            case ["api", kind, org, name, "paths-info", revision] if post and kind in REPO_KINDS:
                 return await self.paths_info(request, kind, org, name, revision)
-            case ["api", kind, org, name, "refs"] if read and kind in KINDS:
+            case ["api", kind, org, name, "refs"] if read and kind in REPO_KINDS:
                 return await self.refs(request, kind, org, name)
             case ["datasets", org, name, "resolve", revision, *path] if read and path:
                 return await self.resolve("datasets", org, name, revision, "/".join(path))
