@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,7 +28,6 @@ from tests.conftest import ROOT, assert_user_error, run_cli
 from tools.hub_mirror import index as mirror_index
 from tools.hub_mirror import running_mirror
 
-TINY = ROOT / ".assets" / "tiny-r1-llama"
 MODEL_ID = "deepseek-ai/DeepSeek-R1-Distill-Llama-8B"
 DATASET_ID = "FreedomIntelligence/medical-o1-reasoning-SFT"
 LARGE_ID = "mirror-tests/one-large-file"
@@ -71,12 +71,12 @@ def raised(call, *args, **kwargs):
 """
 
 
-def write_model_repo(folder: Path) -> None:
+def write_model_repo(folder: Path, tiny: Path) -> None:
     folder.mkdir(parents=True)
     for name in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                  "chat_template.jinja"):
-        if (TINY / name).is_file():
-            shutil.copyfile(TINY / name, folder / name)
+        if (tiny / name).is_file():
+            shutil.copyfile(tiny / name, folder / name)
     shards = {
         SHARDS[0]: {"model.embed_tokens.weight": np.arange(32, dtype=np.float32).reshape(8, 4)},
         SHARDS[1]: {"lm_head.weight": np.ones((8, 4), dtype=np.float32)},
@@ -112,11 +112,9 @@ def repo_files(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def mirror_root(tmp_path_factory) -> Path:
-    if not (TINY / "tokenizer.json").is_file():
-        pytest.fail("the offline tiny model is missing: run `make setup` (make test does it)")
+def mirror_root(tmp_path_factory, tiny_model) -> Path:
     root = tmp_path_factory.mktemp("mirror")
-    write_model_repo(root / "models" / MODEL_ID)
+    write_model_repo(root / "models" / MODEL_ID, tiny_model)
     write_dataset_repo(root / "datasets" / DATASET_ID)
     write_large_file(root / "models" / LARGE_ID / "weights.bin")
     return root
@@ -163,7 +161,7 @@ report({"sha": plain.sha, "plain_sizes": sorted({str(s.size) for s in plain.sibl
         "main": [(b.name, b.target_commit) for b in api.list_repo_refs(ARGS["repo"]).branches]})
 """, hub_env, tmp_path, repo=MODEL_ID)
     files = repo_files(mirror_root / "models" / MODEL_ID)
-    assert len(out["sha"]) == 40 and int(out["sha"], 16) >= 0
+    assert re.fullmatch("[0-9a-f]{40}", out["sha"])
     assert out["main"] == [["main", out["sha"]]]
     assert out["plain_sizes"] == ["None"]  # as on the hub: sizes only with files_metadata=True
     assert out["sizes"] == {path: len(data) for path, data in files.items()}
@@ -207,7 +205,8 @@ report({"revision": [raised(hf_hub_download, repo, "config.json", revision="v9.9
     assert "EntryNotFoundError" in out["file"][0], out["file"]
 
 
-def test_transformers_loads_config_and_tokenizer_then_finds_them_in_the_cache_offline(hub_env, tmp_path):
+def test_transformers_loads_config_and_tokenizer_then_finds_them_in_the_cache_offline(hub_env, tiny_model,
+                                                                                       tmp_path):
     out = run_client("""
 from transformers import AutoConfig, AutoTokenizer
 config = AutoConfig.from_pretrained(ARGS["repo"])
@@ -215,8 +214,8 @@ mirrored, local = AutoTokenizer.from_pretrained(ARGS["repo"]), AutoTokenizer.fro
 report({"config": [config.model_type, config.hidden_size, config.num_hidden_layers],
         "ids": [mirrored("Hello world")["input_ids"], local("Hello world")["input_ids"]],
         "same_template": mirrored.chat_template == local.chat_template})
-""", hub_env, tmp_path, repo=MODEL_ID, local=str(TINY))
-    tiny = json.loads((TINY / "config.json").read_text(encoding="utf-8"))
+""", hub_env, tmp_path, repo=MODEL_ID, local=str(tiny_model))
+    tiny = json.loads((tiny_model / "config.json").read_text(encoding="utf-8"))
     assert out["config"] == ["llama", tiny["hidden_size"], tiny["num_hidden_layers"]]
     assert out["ids"][0] == out["ids"][1] and len(out["ids"][0]) >= 2
     assert out["same_template"]
@@ -236,7 +235,8 @@ from huggingface_hub import HfApi
 repo = ARGS["repo"]
 info = HfApi().dataset_info(repo)
 sha = info.sha
-report({"configs": info.card_data.to_dict()["configs"],"en": load_dataset(repo, "en", split="train").to_list(),
+report({"configs": info.card_data.to_dict()["configs"],
+        "en": load_dataset(repo, "en", split="train").to_list(),
         "zh": load_dataset(repo, "zh", split="train").to_list(),
         "en_at_commit": load_dataset(repo, "en", split="train", revision=sha).to_list()})
 """, hub_env, tmp_path, repo=DATASET_ID)
@@ -292,6 +292,7 @@ def test_the_index_is_built_once_and_reused_until_a_file_changes(tmp_path, monke
     with running_mirror(root) as url:
         before = httpx.get(url + info_url, timeout=10).json()["sha"]
     assert hashed == [] and sidecar.stat().st_mtime_ns == written
+    assert f"main at {before}" in built.stdout  # the same content, the same commit
 
     changed = root / "datasets" / DATASET_ID / "medical_o1_sft.json"
     changed.write_text(json.dumps(EN_ROWS[:1]), encoding="utf-8")
@@ -310,7 +311,8 @@ def test_cli_serve_prints_the_endpoint_answers_and_stops_on_ctrl_c(mirror_root):
     watchdog.start()
     try:
         first, second = process.stdout.readline().strip(), process.stdout.readline().strip()
-        assert second.startswith("export HF_ENDPOINT=http://127.0.0.1:"), (first, second, process.stderr.read())
+        printed = (first, second)
+        assert second.startswith("export HF_ENDPOINT=http://127.0.0.1:"), (printed, process.stderr.read())
         url = second.removeprefix("export HF_ENDPOINT=")
         assert first == f"hub mirror at {url} serving 3 repos from {mirror_root.resolve()}"
         refs = httpx.get(f"{url}/api/models/{MODEL_ID}/refs", timeout=10).json()
