@@ -37,14 +37,15 @@ def _common_lora(config):
     return dict(r=16, lora_alpha=16, lora_dropout=0.0, bias="none", target_modules=list(config.lora.target_modules))
 
 
-def _text_rows(path: Path) -> list[dict]:
+def _text_rows(path: Path, tokenizer) -> list[dict]:
     """Full-sequence text rows as the notebooks build them (chat-rendered question and answer)."""
-    from common.reasoning import render_training_pair
+    from common.chat_format import ChatFormat
 
+    chat = ChatFormat.of_tokenizer(tokenizer)
     out = []
     for line in path.read_text().splitlines():
         row = json.loads(line)
-        prompt, completion = render_training_pair(row["Question"], row["Complex_CoT"], row["Response"])
+        prompt, completion = chat.training_pair(row["Question"], row["Complex_CoT"], row["Response"])
         out.append({"prompt": prompt, "completion": completion})
     return out
 
@@ -107,7 +108,7 @@ def run_hf_recipe(recipe: str, config, rows_path: Path, steps: int, warmup: int)
         disable_tqdm=True, dataloader_num_workers=0, gradient_checkpointing=False, seed=3407,
     )
     trainer = PortableSFTTrainer(model=model, args=args, processing_class=tokenizer, callbacks=[timer],
-                                 train_dataset=Dataset.from_list(_text_rows(rows_path)))
+                                 train_dataset=Dataset.from_list(_text_rows(rows_path, tokenizer)))
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()

@@ -34,6 +34,11 @@ class Section(BaseModel):
 class ModelSection(Section):
     id: str = Field(description="hub id or local folder of the base model")
     revision: str | None = Field(None, description="hub commit or tag; null = the default branch")
+    prequantized: str = Field(
+        "auto", description="QLoRA only: the pre-quantized 4-bit repo (hub id or folder) the adapter is trained "
+        "against. auto = the repo Unsloth maps model.id to when Unsloth loads it (its dynamic 4-bit mirror), "
+        "else none; none = quantize model.id's own weights while loading")
+    prequantized_revision: str | None = Field(None, description="hub commit or tag of model.prequantized")
     max_seq_length: int = Field(2048, gt=0)
 
 
@@ -110,7 +115,8 @@ class TrainSection(Section):
     )
     seed: int = 3407
     packing: bool = True
-    gradient_checkpointing: Literal["unsloth", "on", "off"] = "unsloth"
+    gradient_checkpointing: Literal["unsloth", "on", "off"] = Field(
+        "unsloth", description="unsloth (offloaded to CPU RAM), on (in GPU memory) or off; true/false mean on/off")
     eval_every: int = Field(100, gt=0)
     save_every: int = Field(100, gt=0)
     save_total_limit: int = Field(3, gt=0)
@@ -119,6 +125,12 @@ class TrainSection(Section):
     report_to: Literal["tensorboard", "wandb", "none"] = "tensorboard"
     resume: bool = False
     threads: int | None = Field(None, gt=0, description="CPU threads for torch; null = all cores")
+
+    @field_validator("gradient_checkpointing", mode="before")
+    @classmethod
+    def _on_off_are_booleans_in_yaml(cls, value):
+        # YAML reads on/off (and yes/no) as booleans, in the file and on the command line alike
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @field_validator("micro_batch_size")
     @classmethod

@@ -3,9 +3,8 @@
 PEFT's merge_and_unload needs the whole model in memory (16 GB for an 8B in bf16, more while
 merging); this reads each base tensor from its memory-mapped shard, adds the adapter's update,
 and writes output shards of at most `max_shard_bytes`, so peak RAM stays near one output shard.
-For a QLoRA adapter the update can be added to the 4-bit weights it was trained against
-(quantized and dequantized with bitsandbytes' NF4, as at training time) instead of the
-original 16-bit ones.
+Which weights the update is added to (as trained against, or the 16-bit original of a QLoRA
+adapter) is convert/base_weights.py's business.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from common.errors import UserError
+from convert.base_weights import BaseWeights, model_config
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 LORA_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<part>[AB])(?:\.default)?\.weight$")
@@ -79,24 +79,8 @@ def read_adapter(adapter_dir: Path) -> tuple[dict[str, LoraUpdate], dict[str, to
     return updates, replacements, config
 
 
-def nf4_round_trip(weight: torch.Tensor, device: str) -> torch.Tensor:
-    """The weight as a bitsandbytes 4-bit (NF4, blocks of 64, double-quantized statistics) layer
-    computes with it: quantized, then dequantized."""
-    try:
-        import bitsandbytes.functional as bnb_functional
-    except ImportError:
-        raise UserError("merging onto the dequantized 4-bit base needs bitsandbytes (pip install bitsandbytes)") from None
-
-    source = weight.to(device=device, dtype=torch.bfloat16)
-    packed, state = bnb_functional.quantize_4bit(source, blocksize=64, quant_type="nf4", compress_statistics=True)
-    return bnb_functional.dequantize_4bit(packed, state).to("cpu")
-
-
-def updated_weight(key: str, weight: torch.Tensor, update: LoraUpdate, onto_dequantized: bool,
-                   device: str) -> torch.Tensor:
-    """base + the adapter's update, in float32 on the CPU; the base is first taken through NF4
-    when the adapter was trained against the 4-bit weights and the merge goes onto those."""
-    base = nf4_round_trip(weight, device) if onto_dequantized else weight
+def updated_weight(key: str, base: torch.Tensor, update: LoraUpdate) -> torch.Tensor:
+    """base + the adapter's update, in float32 on the CPU."""
     delta = update.delta()
     if delta.shape != base.shape:
         raise UserError(f"adapter update for {key} has shape {tuple(delta.shape)}, "
@@ -104,35 +88,19 @@ def updated_weight(key: str, weight: torch.Tensor, update: LoraUpdate, onto_dequ
     return base.float().cpu() + delta
 
 
-def base_weight_files(model_dir: Path) -> list[Path]:
-    index = model_dir / "model.safetensors.index.json"
-    if index.is_file():
-        names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        return [model_dir / name for name in names]
-    single = model_dir / "model.safetensors"
-    if single.is_file():
-        return [single]
-    raise UserError(f"{model_dir} holds no safetensors weights (.bin checkpoints are not supported)")
-
-
 def merge_adapter(
-    base_dir: Path,
+    base: BaseWeights,
     adapter_dir: Path,
     out_dir: Path,
     dtype: str,
-    onto_dequantized: bool,
     max_shard_bytes: int = 2 * 1024**3,
 ) -> dict:
     """Write merged safetensors shards and the index into `out_dir`; returns figures for the manifest."""
     updates, replacements, adapter_config = read_adapter(adapter_dir)
     target = DTYPES[dtype]
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    files = base_weight_files(base_dir)
-    names_by_file = {}
-    for path in files:
-        with safe_open(str(path), framework="pt") as handle:
-            names_by_file[path] = list(handle.keys())
-    total = sum(len(names) for names in names_by_file.values())
+    names = base.names()
+    total = len(names)
     remaining = set(updates) | set(replacements)
     weight_map: dict[str, str] = {}
     shard: dict[str, torch.Tensor] = {}
@@ -153,33 +121,32 @@ def merge_adapter(
 
     with Progress(transient=True) as progress:
         task = progress.add_task("merging", total=total)
-        for path in files:
-            with safe_open(str(path), framework="pt") as handle:
-                for key in names_by_file[path]:
-                    tensor = handle.get_tensor(key)
-                    update = updates.get(key)
-                    if key in replacements:
-                        replacement = replacements[key]
-                        if replacement.shape != tensor.shape:
-                            raise UserError(f"adapter's {key} has shape {tuple(replacement.shape)}, base "
-                                            f"{tuple(tensor.shape)}: adapter and base model differ")
-                        tensor = replacement.to(target)
-                        remaining.discard(key)
-                    elif update is not None:
-                        tensor = updated_weight(key, tensor, update, onto_dequantized, device).to(target)
-                        remaining.discard(key)
-                    elif tensor.is_floating_point():
-                        tensor = tensor.to(target)
-                    size = tensor.numel() * tensor.element_size()
-                    if shard and shard_bytes + size > max_shard_bytes:
-                        flush()
-                    shard[key] = tensor.contiguous()
-                    shard_bytes += size
-                    total_bytes += size
-                    progress.advance(task)
+        for key in names:
+            tensor = base.read(key, device)
+            update = updates.get(key)
+            if key in replacements:
+                replacement = replacements[key]
+                if replacement.shape != tensor.shape:
+                    raise UserError(f"adapter's {key} has shape {tuple(replacement.shape)}, base "
+                                    f"{tuple(tensor.shape)}: adapter and base model differ")
+                tensor = replacement.to(target)
+                remaining.discard(key)
+            elif update is not None:
+                tensor = updated_weight(key, tensor, update).to(target)
+                remaining.discard(key)
+            elif tensor.is_floating_point():
+                tensor = tensor.to(target)
+            size = tensor.numel() * tensor.element_size()
+            if shard and shard_bytes + size > max_shard_bytes:
+                flush()
+            shard[key] = tensor.contiguous()
+            shard_bytes += size
+            total_bytes += size
+            progress.advance(task)
+    base.close()
     flush()
     if remaining:
-        raise UserError(f"adapter weights for {sorted(remaining)[:3]} have no counterpart in {base_dir}: "
+        raise UserError(f"adapter weights for {sorted(remaining)[:3]} have no counterpart in {base.dir}: "
                         f"adapter and base model differ")
     if shard_count == 1:
         (out_dir / staged_shards[0]).rename(out_dir / "model.safetensors")
@@ -188,18 +155,19 @@ def merge_adapter(
         (out_dir / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
     return {"tensors": total, "merged_tensors": len(updates), "replaced_tensors": sorted(replacements),
             "shards": shard_count, "tensor_bytes": total_bytes,
-            "dtype": dtype, "onto_dequantized_4bit": onto_dequantized, "lora_rank": adapter_config["r"],
+            "dtype": dtype, "base": base.description, "lora_rank": adapter_config["r"],
             "lora_alpha": adapter_config["lora_alpha"], "use_rslora": bool(adapter_config.get("use_rslora"))}
 
 
 def copy_model_files(base_dir: Path, adapter_dir: Path, out_dir: Path, dtype: str, sampling: dict) -> None:
     """config, tokenizer and chat template from the adapter (as trained) or the base, and a
-    generation config carrying the recommended sampling, which the GGUF converter embeds."""
+    generation config carrying the recommended sampling, which the GGUF converter embeds. The
+    config loses any 4-bit quantization block: the merged weights are 16-bit."""
     for name in MODEL_FILES:
         source = adapter_dir / name if (adapter_dir / name).is_file() else base_dir / name
         if source.is_file():
             shutil.copy2(source, out_dir / name)
-    config = json.loads((out_dir / "config.json").read_text())
+    config = model_config(out_dir)
     config["torch_dtype"] = dtype
     config["dtype"] = dtype
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -210,7 +178,7 @@ def copy_model_files(base_dir: Path, adapter_dir: Path, out_dir: Path, dtype: st
     generation_path.write_text(json.dumps(generation, indent=2) + "\n")
 
 
-def merge_in_memory(model, adapter_dir: Path, onto_dequantized: bool) -> None:
+def merge_in_memory(model, adapter_dir: Path) -> None:
     """Apply the adapter to a loaded model's weights in place (for comparing merge bases without
     writing a second merged model)."""
     updates, replacements, _ = read_adapter(adapter_dir)
@@ -219,7 +187,7 @@ def merge_in_memory(model, adapter_dir: Path, onto_dequantized: bool) -> None:
     with torch.no_grad():
         for name, update in updates.items():
             weight = parameters[name]
-            merged = updated_weight(name, weight.data, update, onto_dequantized, device.type)
+            merged = updated_weight(name, weight.data, update)
             weight.data = merged.to(device=device, dtype=weight.dtype)
         for name, tensor in replacements.items():
             parameters[name].data = tensor.to(device=device, dtype=parameters[name].dtype)

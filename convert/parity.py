@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from common.chat_format import ChatFormat
 from common.errors import UserError
-from common.reasoning import render_prompt
 from convert.gguf_export import native_stderr_to
 
 
 @dataclass(frozen=True)
 class HeldOut:
+    question: str
     prompt: str
     completion: str
 
@@ -42,7 +43,9 @@ def load_heldout(path: Path, limit: int) -> list[HeldOut]:
     if not path.is_file():
         raise UserError(f"{path} is missing: the adapter was written without held-out rows for the parity check")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [HeldOut(row["prompt"], row["completion"]) for row in rows[:limit]]
+    if rows and "question" not in rows[0]:
+        raise UserError(f"{path} was written by an older version (no question per row); train the adapter again")
+    return [HeldOut(row["question"], row["prompt"], row["completion"]) for row in rows[:limit]]
 
 
 def encode(tokenizer, sample: HeldOut, max_tokens: int) -> Encoded:
@@ -184,9 +187,9 @@ def tokenization_mismatches(tokenizer, gguf: Path, samples: list[HeldOut]) -> li
     return mismatches
 
 
-def chat_prompt_check(gguf: Path, questions: list[str]) -> dict:
+def chat_prompt_check(gguf: Path, questions: list[str], tokenizer) -> dict:
     """The GGUF's embedded chat template, rendered as llama-cpp-python's server renders it, must
-    produce the pipeline's prompt, and the server must not add a second BOS."""
+    produce the prompt training used (the tokenizer's template), with one BOS at most."""
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -199,16 +202,18 @@ def chat_prompt_check(gguf: Path, questions: list[str]) -> dict:
         bos = vocab._model.token_get_text(vocab.token_bos())
         eos = vocab._model.token_get_text(vocab.token_eos())
         formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        chat = ChatFormat.of_tokenizer(tokenizer)
         for question in questions:
             messages = [{"role": "user", "content": question}]
             rendered = formatter(messages=messages)
-            expected = render_prompt(messages)
+            expected = chat.prompt(question)
             if rendered.prompt != expected:
                 return {"identical": False, "reason": "template output differs", "gguf": rendered.prompt[:200],
                         "pipeline": expected[:200]}
             ids = vocab.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
-            if ids[:2].count(vocab.token_bos()) != 1 or ids[1] == vocab.token_bos():
+            if ids[:2] == [vocab.token_bos()] * 2:
                 return {"identical": False, "reason": "double BOS in the served prompt"}
-        return {"identical": True, "bos_tokens_at_start": 1, "questions": len(questions)}
+        return {"identical": True, "bos_tokens_at_start": int(ids[:1] == [vocab.token_bos()]),
+                "questions": len(questions)}
     finally:
         vocab.close()

@@ -1,4 +1,4 @@
-"""convert/: adapter -> merged safetensors -> f16 GGUF -> quantized GGUFs, Modelfile, parity."""
+"""convert/: adapter -> merged safetensors -> 16-bit GGUF -> quantized GGUFs, Modelfile, parity."""
 
 from __future__ import annotations
 
@@ -7,28 +7,25 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from common.artifacts import (
     atomic_write_json,
     atomic_write_text,
     read_manifest,
     require_free_disk,
-    sha256_file,
     sha256_tree,
-    staged_dir,
-    staged_file,
     write_manifest,
 )
 from common.config import RunConfig, config_as_dict
 from common.errors import UserError
-from common.hub import resolve_model_dir
-from common.layout import HELDOUT_FILE, LLAMA_CPP_PYTHON_VERSION, RunLayout
-from common.reasoning import user_turn
-from convert import gguf_export, parity
-from convert.merge import base_weight_files, copy_model_files, merge_adapter
+from common.hub import fetch_model
+from common.layout import LLAMA_CPP_PYTHON_VERSION, RunLayout
+from convert import base_weights, gguf_export, parity
+from convert.base_weights import BaseWeights
+from convert.ladder import LadderInputs, print_ladder, run_ladder
+from convert.merge import copy_model_files, merge_adapter
 from convert.modelfile import render_modelfile
-from convert.steps import PeakMemory, StepLog, digest
+from convert.steps import CachedSteps, PeakMemory, StepLog, digest
 
 # GGUF bytes per merged-model byte (bf16 safetensors), for the free-disk check.
 SIZE_FACTOR = {"f16": 1.0, "bf16": 1.0, "q8_0": 0.54, "q6_k": 0.42, "q5_k_m": 0.36, "q4_k_m": 0.31}
@@ -37,8 +34,89 @@ FAILED_PARITY_EXIT = 3
 console = Console(width=max(Console().width, 120))
 
 
-class ParityFailure(Exception):
-    """An artifact does not behave like the one before it beyond the stated tolerance."""
+def run_convert(config: RunConfig) -> int:
+    started = time.perf_counter()
+    layout = RunLayout.for_run(config.runs_dir, config.name)
+    adapter_manifest = _check_adapter(config, layout)
+    runtime_version = gguf_export.check_runtime_version()
+    gguf_export.converter_script()
+    quants = [q for q in config.convert.quant_types if q not in ("f16", "bf16")]
+    outtype = "bf16" if "bf16" in config.convert.quant_types else "f16"
+    sampling = {"temperature": config.sampling.temperature, "top_p": config.sampling.top_p}
+    bases = MergeBases(config, adapter_manifest)
+    onto = bases.merge_onto(config.convert.merge_base)
+    _require_disk(layout, onto, outtype, quants)
+    steps = CachedSteps(StepLog(layout.gguf_dir / "steps.json"), console)
+    adapter_hash = sha256_tree(layout.adapter)
+
+    figures = {"merge": steps.run(
+        "merge", digest(adapter_hash, _fingerprint(onto), config.convert.merge_dtype, sampling), layout.merged,
+        lambda staging: _merge(onto, layout.adapter, staging, config.convert.merge_dtype, sampling), folder=True,
+        summary=lambda r: f"merge onto {onto.description}: {r['merged_tensors']} weights updated, {r['shards']} "
+                          f"shard(s), {r['seconds']:.1f} s, peak RAM {r['peak_rss_gib']:.1f} GiB")}
+    merged_hash = sha256_tree(layout.merged)
+    full = layout.gguf(outtype)
+    figures[outtype] = steps.run(
+        outtype, digest(merged_hash, LLAMA_CPP_PYTHON_VERSION, outtype, config.name, sampling), full,
+        lambda staging: gguf_export.convert_to_gguf(layout.merged, staging, outtype, config.name, sampling,
+                                                    layout.gguf_dir / "convert.log"),
+        summary=lambda r: f"{outtype}: {full.name} {r['bytes'] / 2**20:,.0f} MiB in {r['seconds']:.1f} s, "
+                          f"peak RAM {r['peak_rss_gib']:.1f} GiB")
+    for quant in quants:
+        target = layout.gguf(quant)
+        figures[quant] = steps.run(
+            quant, digest(figures[outtype]["sha256"], quant, runtime_version), target,
+            lambda staging, quant=quant: gguf_export.quantize(full, staging, quant, config.convert.threads,
+                                                              layout.gguf_dir / "quantize.log"),
+            summary=lambda r, target=target: f"{target.stem.rsplit('-', 1)[-1]}: {target.name} "
+                                             f"{r['bytes'] / 2**20:,.0f} MiB in {r['seconds']:.1f} s")
+    if config.convert.base_quant:
+        figures.update(_export_base(config, layout, bases.original(), steps, sampling, runtime_version))
+
+    served = config.serve.quant if config.serve.quant in config.convert.quant_types else (quants or [outtype])[-1]
+    atomic_write_text(layout.modelfile, render_modelfile(layout.gguf(served).name, _merged_tokenizer(layout),
+                                                         sampling["temperature"], sampling["top_p"], config.serve.n_ctx))
+    report = _parity(config, layout, bases, steps.log, outtype, quants, figures, adapter_hash, merged_hash,
+                     runtime_version)
+    print_ladder(report, console)
+    return _finish(config, layout, bases, onto, outtype, quants, figures, report, merged_hash, started)
+
+
+class MergeBases:
+    """The two weights a QLoRA adapter can be merged onto: the ones it was trained against
+    (4-bit weights dequantized) and its 16-bit original; for a 16-bit adapter they are one."""
+
+    def __init__(self, config: RunConfig, manifest: dict) -> None:
+        self.config = config
+        self.manifest = manifest
+        self.trained = base_weights.trained_against(manifest, _fetch_dir)
+        self.quantized = bool(manifest["base_model"]["trained_against"].get("quantized_in"))
+        self._original: BaseWeights | None = None
+
+    def original(self) -> BaseWeights:
+        if not self.quantized:
+            return self.trained
+        if self._original is None:
+            base = self.manifest["base_model"]
+            folder = _fetch_dir(self.config.model.id, base.get("commit") or self.config.model.revision)
+            self._original = base_weights.original(folder, self.config.model.id)
+        return self._original
+
+    def merge_onto(self, merge_base: str) -> BaseWeights:
+        return self.trained if merge_base == "dequantized" or not self.quantized else self.original()
+
+    def written_label(self, merge_base: str) -> str:
+        return "dequantized" if self.quantized and merge_base == "dequantized" else "original"
+
+
+def _merged_tokenizer(layout: RunLayout):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(layout.merged)
+
+
+def _fetch_dir(repo: str, commit: str | None) -> Path:
+    return fetch_model(repo, commit).dir
 
 
 def _check_adapter(config: RunConfig, layout: RunLayout) -> dict:
@@ -50,119 +128,91 @@ def _check_adapter(config: RunConfig, layout: RunLayout) -> dict:
     return manifest
 
 
-def _base_fingerprint(base_dir: Path, revision: str | None) -> dict:
-    files = base_weight_files(base_dir)
-    return {"revision": revision, "config": (base_dir / "config.json").read_text(),
-            "weights": {p.name: p.stat().st_size for p in files}}
+def _fingerprint(base: BaseWeights) -> dict:
+    return {"description": base.description, "config": (base.dir / "config.json").read_text(),
+            "weights": {p.name: p.stat().st_size for p in base.files}}
 
 
-def run_convert(config: RunConfig) -> int:
-    layout = RunLayout.for_run(config.runs_dir, config.name)
-    adapter_manifest = _check_adapter(config, layout)
-    base_dir = resolve_model_dir(config.model.id, config.model.revision)
-    runtime_version = gguf_export.check_runtime_version()
-    gguf_export.converter_script()
-    quants = [q for q in config.convert.quant_types if q not in ("f16", "bf16")]
-    outtype = "bf16" if "bf16" in config.convert.quant_types else "f16"
-    sampling = {"temperature": config.sampling.temperature, "top_p": config.sampling.top_p}
-    trained_4bit = bool(adapter_manifest.get("adapter", {}).get("trained_on_4bit_base"))
-    onto_dequantized = trained_4bit and config.convert.merge_base == "dequantized"
-    merge_base = "dequantized-4bit" if onto_dequantized else "original"
-
-    base_bytes = sum(p.stat().st_size for p in base_weight_files(base_dir))
-    # only what is not on disk yet: a re-run that skips finished steps writes nothing new
+def _require_disk(layout: RunLayout, onto: BaseWeights, outtype: str, quants: list[str]) -> None:
+    """Only what is not on disk yet: a re-run that skips finished steps writes nothing new. Sizes
+    are those of 16-bit weights, whatever the base is stored in."""
+    sixteen_bit = sum(p.stat().st_size for p in onto.files) * (4 if onto.stored_4bit else 1)
     pending = [(1.0, layout.merged), (SIZE_FACTOR[outtype], layout.gguf(outtype))]
     pending += [(SIZE_FACTOR[q], layout.gguf(q)) for q in quants]
-    needed = base_bytes * sum(factor for factor, path in pending if not path.exists())
+    needed = sixteen_bit * sum(factor for factor, path in pending if not path.exists())
     require_free_disk(layout.root, int(needed), "the merged model and GGUF files")
     layout.gguf_dir.mkdir(parents=True, exist_ok=True)
-    steps = StepLog(layout.gguf_dir / "steps.json")
-    figures: dict[str, dict] = {}
-    started = time.perf_counter()
 
-    # 1. merge
-    adapter_hash = sha256_tree(layout.adapter)
-    merge_inputs = digest(adapter_hash, _base_fingerprint(base_dir, config.model.revision),
-                          onto_dequantized, config.convert.merge_dtype, sampling)
-    if steps.is_current("merge", merge_inputs, layout.merged):
-        console.print(f"[dim]merge: unchanged, kept {layout.merged}[/]")
-        figures["merge"] = {**steps.records["merge"], "skipped": True}
-    else:
-        with PeakMemory() as peak, staged_dir(layout.merged) as staging:
-            merged = merge_adapter(base_dir, layout.adapter, staging, config.convert.merge_dtype, onto_dequantized)
-            copy_model_files(base_dir, layout.adapter, staging, config.convert.merge_dtype, sampling)
-            write_manifest(staging, "merge", {"base_model": str(base_dir), "adapter": str(layout.adapter),
-                                              "merge_base": merge_base,
-                                              **merged})
-        figures["merge"] = steps.record("merge", merge_inputs, layout.merged, **peak.figures(), **merged)
-        console.print(f"merge: {merged['merged_tensors']} weights updated, {merged['shards']} shard(s), "
-                      f"{peak.seconds:.1f} s, peak RAM {peak.peak / 2**30:.1f} GiB")
-    merged_hash = sha256_tree(layout.merged)
 
-    # 2. GGUF at 16 bits, by llama.cpp's converter
-    full = layout.gguf(outtype)
-    convert_inputs = digest(merged_hash, LLAMA_CPP_PYTHON_VERSION, outtype, config.name, sampling)
-    if steps.is_current(outtype, convert_inputs, full):
-        console.print(f"[dim]{outtype}: unchanged, kept {full.name}[/]")
-        figures[outtype] = {**steps.records[outtype], "skipped": True}
-    else:
-        with PeakMemory() as peak, staged_file(full) as staging:
-            gguf_export.convert_to_gguf(layout.merged, staging, outtype, config.name, sampling,
-                                        layout.gguf_dir / "convert.log")
-        figures[outtype] = steps.record(outtype, convert_inputs, full, sha256=sha256_file(full), **peak.figures())
-        console.print(f"{outtype}: {full.name} {full.stat().st_size / 2**20:,.0f} MiB in {peak.seconds:.1f} s, "
-                      f"peak RAM {peak.peak / 2**30:.1f} GiB")
+def _merge(onto: BaseWeights, adapter: Path, staging: Path, dtype: str, sampling: dict) -> dict:
+    merged = merge_adapter(onto, adapter, staging, dtype)
+    copy_model_files(onto.dir, adapter, staging, dtype, sampling)
+    write_manifest(staging, "merge", {"base_model": str(onto.dir), "adapter": str(adapter), **merged})
+    return merged
 
-    # 3. quantized GGUFs, in-process
-    for quant in quants:
-        target = layout.gguf(quant)
-        quant_inputs = digest(figures[outtype]["sha256"], quant, runtime_version)
-        if steps.is_current(quant, quant_inputs, target):
-            console.print(f"[dim]{quant}: unchanged, kept {target.name}[/]")
-            figures[quant] = {**steps.records[quant], "skipped": True}
-            continue
-        with PeakMemory() as peak, staged_file(target) as staging:
+
+def _export_base(config: RunConfig, layout: RunLayout, original: BaseWeights, steps: CachedSteps, sampling: dict,
+                 runtime_version: str) -> dict:
+    """The untuned base at convert.base_quant, for evaluating base against tuned in the same runtime."""
+    quant = config.convert.base_quant
+    target = layout.base_gguf(quant)
+    log = layout.gguf_dir / "convert-base.log"
+
+    def make(staging: Path) -> None:
+        if quant in gguf_export.CONVERTER_OUTTYPES:  # the converter writes f16, bf16 and q8_0 itself
+            gguf_export.convert_to_gguf(original.dir, staging, quant, f"{config.name}-base", sampling, log)
+            return
+        full = staging.with_name(staging.name + ".f16")
+        try:
+            gguf_export.convert_to_gguf(original.dir, full, "f16", f"{config.name}-base", sampling, log)
             gguf_export.quantize(full, staging, quant, config.convert.threads, layout.gguf_dir / "quantize.log")
-        figures[quant] = steps.record(quant, quant_inputs, target, sha256=sha256_file(target), **peak.figures())
-        console.print(f"{quant}: {target.name} {target.stat().st_size / 2**20:,.0f} MiB in {peak.seconds:.1f} s")
+        finally:
+            full.unlink(missing_ok=True)
 
-    # 3b. the untuned base, for evaluating base against tuned in the same runtime
-    if config.convert.base_quant:
-        figures.update(_export_base(config, layout, base_dir, steps, sampling, runtime_version))
+    step = f"base-{quant}"
+    inputs = digest(_fingerprint(original), quant, runtime_version, sampling)
+    return {step: steps.run(step, inputs, target, make,
+                            summary=lambda r: f"{step}: {target.name} {r['bytes'] / 2**20:,.0f} MiB in {r['seconds']:.1f} s")}
 
-    # 4. Ollama Modelfile for the served quantization
-    served = config.serve.quant if config.serve.quant in config.convert.quant_types else (quants or [outtype])[-1]
-    atomic_write_text(layout.modelfile, render_modelfile(layout.gguf(served).name, sampling["temperature"],
-                                                         sampling["top_p"], config.serve.n_ctx))
 
-    # 5. parity ladder: scored again when anything it compares or gates on changed, or it failed
-    ladder_hashes = {kind: figures[kind]["sha256"] for kind in [outtype, *quants]}
-    parity_inputs = digest(adapter_hash, merged_hash, ladder_hashes, config.convert.parity.model_dump(),
-                           trained_4bit, onto_dequantized, runtime_version, parity.DECIDED_MARGIN)
-    report = _kept_parity(steps, parity_inputs, layout.parity)
-    if report is not None:
-        console.print(f"[dim]parity: unchanged, kept {layout.parity.name}[/]")
-        figures["parity"] = {**steps.records["parity"], "skipped": True}
-    else:
-        with PeakMemory() as peak:
-            report = run_parity(config, layout, base_dir, trained_4bit, onto_dequantized, outtype, quants)
-        atomic_write_json(layout.parity, report)
-        figures["parity"] = steps.record("parity", parity_inputs, layout.parity, **peak.figures())
-    print_parity(report)
+def _parity(config: RunConfig, layout: RunLayout, bases: MergeBases, log: StepLog, outtype: str, quants: list[str],
+            figures: dict, adapter_hash: str, merged_hash: str, runtime_version: str) -> dict:
+    """The ladder's report: the last one when it passed and nothing it compares or gates on
+    changed, else scored again."""
+    label = bases.written_label(config.convert.merge_base)
+    inputs = digest(adapter_hash, merged_hash, {kind: figures[kind]["sha256"] for kind in [outtype, *quants]},
+                    config.convert.parity.model_dump(), bases.trained.description, label, runtime_version,
+                    parity.DECIDED_MARGIN)
+    if log.is_current("parity", inputs, layout.parity):
+        kept = json.loads(layout.parity.read_text())
+        if kept.get("passed"):
+            console.print(f"[dim]parity: unchanged, kept {layout.parity.name}[/]")
+            figures["parity"] = {**log.records["parity"], "skipped": True}
+            return kept
+    ladder = LadderInputs(layout, config.convert.parity, bases.trained, bases.original() if bases.quantized else None,
+                          label, [outtype, *quants], config.convert.threads)
+    with PeakMemory() as peak:
+        report = run_ladder(ladder, console)
+    atomic_write_json(layout.parity, report)
+    figures["parity"] = log.record("parity", inputs, layout.parity, **peak.figures())
+    return report
 
-    artifacts = {}
+
+def _finish(config: RunConfig, layout: RunLayout, bases: MergeBases, onto: BaseWeights, outtype: str,
+            quants: list[str], figures: dict, report: dict, merged_hash: str, started: float) -> int:
     kinds = [(kind, layout.gguf(kind)) for kind in [outtype, *quants]]
     if config.convert.base_quant:
         kinds.append((f"base-{config.convert.base_quant}", layout.base_gguf(config.convert.base_quant)))
-    for kind, path in kinds:
-        artifacts[kind] = {"file": path.name, "bytes": path.stat().st_size, "sha256": figures[kind]["sha256"],
-                           "file_type": gguf_export.gguf_metadata(path).get("general.file_type")}
-    metadata = gguf_export.gguf_metadata(full)
+    artifacts = {kind: {"file": path.name, "bytes": path.stat().st_size, "sha256": figures[kind]["sha256"],
+                        "file_type": gguf_export.gguf_metadata(path).get("general.file_type")}
+                 for kind, path in kinds}
+    metadata = gguf_export.gguf_metadata(layout.gguf(outtype))
     body = {
         "config": config_as_dict(config),
         "inputs": {"adapter": str(layout.adapter), "adapter_tree_sha256": sha256_tree(layout.adapter),
-                   "base_model": config.model.id, "base_dir": str(base_dir), "merged_tree_sha256": merged_hash},
-        "merge_base": merge_base,
+                   "base_model": config.model.id, "base_dir": str(onto.dir), "merged_tree_sha256": merged_hash},
+        "merge_base": bases.written_label(config.convert.merge_base),
+        "merged_onto": onto.description,
         "artifacts": artifacts,
         "steps": figures,
         "gguf_metadata": {key: metadata.get(key) for key in (
@@ -182,198 +232,3 @@ def run_convert(config: RunConfig) -> int:
     write_manifest(layout.gguf_dir, "convert", body)
     console.print(f"[green]convert done[/] in {body['wall_seconds']} s: {layout.gguf_dir}")
     return 0
-
-
-def _kept_parity(steps: StepLog, inputs: str, path: Path) -> dict | None:
-    """The last run's passing report, if its inputs are these."""
-    if not steps.is_current("parity", inputs, path):
-        return None
-    report = json.loads(path.read_text())
-    return report if report.get("passed") else None
-
-
-def _export_base(config: RunConfig, layout: RunLayout, base_dir: Path, steps: StepLog, sampling: dict,
-                 runtime_version: str) -> dict:
-    quant = config.convert.base_quant
-    target = layout.base_gguf(quant)
-    step = f"base-{quant}"
-    inputs = digest(_base_fingerprint(base_dir, config.model.revision), quant, runtime_version, sampling)
-    if steps.is_current(step, inputs, target):
-        console.print(f"[dim]{step}: unchanged, kept {target.name}[/]")
-        return {step: {**steps.records[step], "skipped": True}}
-    log = layout.gguf_dir / "convert-base.log"
-    with PeakMemory() as peak, staged_file(target) as staging:
-        if quant in gguf_export.CONVERTER_OUTTYPES:  # the converter writes f16, bf16 and q8_0 itself
-            gguf_export.convert_to_gguf(base_dir, staging, quant, f"{config.name}-base", sampling, log)
-        else:
-            full = staging.with_name(staging.name + ".f16")
-            try:
-                gguf_export.convert_to_gguf(base_dir, full, "f16", f"{config.name}-base", sampling, log)
-                gguf_export.quantize(full, staging, quant, config.convert.threads, layout.gguf_dir / "quantize.log")
-            finally:
-                full.unlink(missing_ok=True)
-    console.print(f"{step}: {target.name} {target.stat().st_size / 2**20:,.0f} MiB in {peak.seconds:.1f} s")
-    return {step: steps.record(step, inputs, target, sha256=sha256_file(target), **peak.figures())}
-
-
-def _load_reference_model(base_dir: Path, adapter_dir: Path, trained_4bit: bool, device: str, dtype):
-    """(a): the base with the adapter applied by PEFT; for a QLoRA adapter the base weights it was
-    trained against (NF4 round trip) carry the adapter, as the 4-bit layers did in training."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype, device_map={"": device})
-    if trained_4bit:
-        from convert.merge import nf4_round_trip
-
-        targets = set(json.loads((adapter_dir / "adapter_config.json").read_text())["target_modules"])
-        for name, module in model.named_modules():
-            if name.split(".")[-1] in targets and hasattr(module, "weight"):
-                module.weight.data = nf4_round_trip(module.weight.data, device).to(device=device, dtype=dtype)
-    return PeftModel.from_pretrained(model, adapter_dir).eval()
-
-
-def _parity_dtype(merged: Path, device: str):
-    """float32 wherever the model fits: llama.cpp computes in float32, and a bfloat16 reference
-    flips the argmax of near-flat predictions (on the 8B-shaped random model, bf16 torch vs the
-    f16 GGUF agreed on 85% of top-1 tokens at a KL of 0.003). bfloat16 only on a GPU too small."""
-    import torch
-
-    if device != "cuda":
-        return torch.float32
-    weight_bytes = sum(f.stat().st_size for f in merged.glob("*.safetensors"))  # written in 16 bits
-    free, _ = torch.cuda.mem_get_info()
-    return torch.float32 if weight_bytes * 2 * 1.15 < free else torch.bfloat16
-
-
-def run_parity(config: RunConfig, layout: RunLayout, base_dir: Path, trained_4bit: bool, onto_dequantized: bool,
-               outtype: str, quants: list[str]) -> dict:
-    import gc
-
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    settings = config.convert.parity
-    tokenizer = AutoTokenizer.from_pretrained(layout.merged)
-    samples = parity.load_heldout(layout.adapter / HELDOUT_FILE, settings.prompts)
-    if not samples:
-        raise UserError(f"{layout.adapter / HELDOUT_FILE} has no rows: train with a validation split")
-    items = [parity.encode(tokenizer, sample, settings.max_tokens) for sample in samples]
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = _parity_dtype(layout.merged, device)
-    gpu_layers = -1 if device == "cuda" else 0
-
-    def torch_step(load):
-        model = load()
-        scores = parity.torch_scores(model, items)
-        del model
-        gc.collect()
-        if device == "cuda":
-            torch.cuda.empty_cache()
-        return scores
-
-    ladder = [("a: base+adapter (torch)", "adapter",
-               lambda: torch_step(lambda: _load_reference_model(base_dir, layout.adapter, trained_4bit, device, dtype))),
-              ("b: merged (torch)", "merged",
-               lambda: torch_step(lambda: AutoModelForCausalLM.from_pretrained(
-                   layout.merged, dtype=dtype, device_map={"": device}).eval()))]
-    for kind in [outtype, *quants]:
-        path = layout.gguf(kind)
-        label = f"c: {kind} GGUF (llama.cpp)" if kind == outtype else f"d: {kind} GGUF"
-        ladder.append((label, path.name,
-                       lambda path=path: parity.llama_cpp_scores(path, items, config.convert.threads, gpu_layers,
-                                                                 layout.gguf_dir / "parity-llama.log")))
-
-    steps, reference, previous = [], None, None
-    with console.status("parity ladder") as status:
-        for label, artifact, score in ladder:
-            status.update(f"parity: scoring {label}")
-            scores = parity.Scores(score(), items)
-            row = {"step": label, "artifact": artifact, "perplexity": scores.perplexity()}
-            if previous is not None:
-                row["vs_previous"] = parity.compare(previous, scores)
-                row["vs_a"] = row["vs_previous"] if previous is reference else parity.compare(reference, scores)
-            steps.append(row)
-            reference = reference if reference is not None else scores
-            if previous is not None and previous is not reference:
-                previous._probs = None  # free what the next step no longer needs
-            previous = scores
-
-    merge_bases = None
-    if trained_4bit:
-        # A QLoRA adapter can be merged onto either base; score the one not written, in memory.
-        from convert.merge import merge_in_memory
-
-        def other_merge():
-            model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=dtype, device_map={"": device}).eval()
-            merge_in_memory(model, layout.adapter, onto_dequantized=not onto_dequantized)
-            return model
-
-        other = parity.Scores(torch_step(other_merge), items)
-        written, other_base = ("dequantized", "original") if onto_dequantized else ("original", "dequantized")
-        merge_bases = {"written": written, "vs_a": {written: steps[1]["vs_previous"],
-                                                    other_base: parity.compare(reference, other)}}
-
-    full = layout.gguf(outtype)
-    mismatches = parity.tokenization_mismatches(tokenizer, full, samples)
-    chat = parity.chat_prompt_check(full, [user_turn(sample.prompt) for sample in samples[:4]])
-    failures = []
-    merged_row, f16_row = steps[1], steps[2]
-    failures += _gate("merged vs base+adapter", merged_row["vs_previous"], settings.merged_min_top1, settings.merged_max_kl)
-    failures += _gate(f"{outtype} GGUF vs merged", f16_row["vs_previous"], settings.f16_min_top1, settings.f16_max_kl)
-    if mismatches:
-        failures.append(f"tokenization differs between PyTorch and the GGUF on {len(mismatches)} text(s)")
-    if not chat.get("identical"):
-        failures.append(f"chat prompt: {chat.get('reason')}")
-    return {
-        "samples": len(items),
-        "tokens_scored": int(sum(len(item.ids) - item.prompt_len for item in items)),
-        "scored_positions": "positions predicting the held-out completion (think block and answer)",
-        "torch_dtype": str(dtype).removeprefix("torch."),
-        "merge_base": "dequantized-4bit" if onto_dequantized else "original",
-        "thresholds": settings.model_dump(),
-        "steps": steps,
-        "merge_bases": merge_bases,
-        "tokenization": {"identical": not mismatches, "texts_checked": 2 * len(samples), "mismatches": mismatches},
-        "chat_prompt": chat,
-        "failures": failures,
-        "passed": not failures,
-    }
-
-
-def _gate(label: str, comparison: dict, min_top1: float, max_kl: float) -> list[str]:
-    """Top-1 agreement is held to `min_top1` on decided positions (parity.DECIDED_MARGIN); the
-    mean KL over all positions to `max_kl`."""
-    failures = []
-    top1 = comparison["decided_top1_agreement"]
-    if top1 is not None and top1 < min_top1:
-        failures.append(f"{label} top-1 agreement {top1:.4f} < {min_top1} "
-                        f"(on {comparison['decided_positions']} decided positions)")
-    if comparison["mean_kl"] > max_kl:
-        failures.append(f"{label} mean KL {comparison['mean_kl']:.5f} > {max_kl}")
-    return failures
-
-
-def _decided(comparison: dict | None) -> str:
-    if not comparison or comparison["decided_top1_agreement"] is None:
-        return "-"
-    return f"{comparison['decided_top1_agreement']:.4f} of {comparison['decided_positions']}"
-
-
-def print_parity(report: dict) -> None:
-    table = Table(title=f"parity ladder ({report['samples']} held-out rows, {report['tokens_scored']} tokens)")
-    for column in ("step", "top-1 vs prev", "decided", "KL vs prev", "top-1 vs a", "KL vs a", "|Δlogp| vs a", "ppl"):
-        table.add_column(column, justify="right" if column != "step" else "left")
-    for row in report["steps"]:
-        prev, ref = row.get("vs_previous"), row.get("vs_a")
-        table.add_row(
-            row["step"],
-            f"{prev['top1_agreement']:.4f}" if prev else "-", _decided(prev),
-            f"{prev['mean_kl']:.5f}" if prev else "-",
-            f"{ref['top1_agreement']:.4f}" if ref else "-", f"{ref['mean_kl']:.5f}" if ref else "-",
-            f"{ref['mean_abs_dlogp']:.4f}" if ref else "-", f"{row['perplexity']:.3f}",
-        )
-    console.print(table)
-    console.print(f"tokenization identical: {report['tokenization']['identical']} "
-                  f"({report['tokenization']['texts_checked']} texts); chat prompt identical: "
-                  f"{report['chat_prompt'].get('identical')}")

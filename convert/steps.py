@@ -79,3 +79,29 @@ class StepLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.path, self.records)
         return self.records[step]
+
+
+class CachedSteps:
+    """Run each export step unless its inputs (by hash) and its output are unchanged since the
+    last run; either way return its record (time, peak memory, figures, sha256 of a file)."""
+
+    def __init__(self, log: StepLog, console) -> None:
+        self.log = log
+        self.console = console
+
+    def run(self, name: str, inputs: str, output: Path, make, summary, folder: bool = False) -> dict:
+        """`make(staging)` writes the output (a file, or a folder) at a temporary path and returns
+        extra figures; `summary(record)` is the line printed when the step ran."""
+        from common.artifacts import sha256_file, staged_dir, staged_file
+
+        if self.log.is_current(name, inputs, output):
+            self.console.print(f"[dim]{name}: unchanged, kept {output.name}[/]")
+            return {**self.log.records[name], "skipped": True}
+        staged = staged_dir if folder else staged_file
+        with PeakMemory() as peak, staged(output) as staging:
+            figures = make(staging) or {}
+        if output.is_file():
+            figures["sha256"] = sha256_file(output)
+        record = self.log.record(name, inputs, output, **peak.figures(), **figures)
+        self.console.print(summary(record))
+        return record

@@ -1,7 +1,7 @@
 """`make chat`: a terminal chat on the run's GGUF through llama-cpp-python, in this process.
 
 The reasoning streams dimmed above the answer (or folds into one line with --hide-reasoning).
-History is kept as the R1 template expects: earlier answers without their think block.
+History holds earlier answers without their think block (R1's template drops it anyway).
 Commands: /reset, /save [file], /temp <value>, /help, /quit (Ctrl-D also quits).
 """
 
@@ -18,6 +18,7 @@ from common.config import RunConfig
 from common.reasoning import ThinkStreamSplitter
 from serve.artifacts import gguf_to_serve
 from serve.detokenizer import install as install_detokenizer
+from serve.gguf_template import template_prefills_thinking
 
 HELP = "commands: /reset  /save [file]  /temp <0-2>  /help  /quit"
 
@@ -33,6 +34,7 @@ class ChatSession:
         self.hide_reasoning = hide_reasoning
         self.history: list[dict] = []  # what the template sees: answers only
         self.transcript: list[dict] = []  # everything, reasoning included
+        self.prefilled = template_prefills_thinking(llama)
 
     def command(self, line: str) -> bool:
         """Handle a /command; returns False when the chat should end."""
@@ -63,7 +65,7 @@ class ChatSession:
     def ask(self, question: str) -> None:
         self.history.append({"role": "user", "content": question})
         self.transcript.append({"role": "user", "content": question})
-        splitter = ThinkStreamSplitter()
+        splitter = ThinkStreamSplitter(self.prefilled)
         reasoning_parts, answer_parts = [], []
         folded = 0
         stream = self.llama.create_chat_completion(messages=self.history, stream=True, temperature=self.temperature,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from common.reasoning import ThinkStreamSplitter, split_reasoning
 from serve.detokenizer import install as install_detokenizer
+from serve.gguf_template import template_prefills_thinking
 
 CHAT_PATH = "/v1/chat/completions"
 COMPLETIONS_PATH = "/v1/completions"
@@ -85,19 +87,19 @@ def _route_class():
     return OpenAIErrorRoute
 
 
-def split_chat_completion(result: dict) -> dict:
+def split_chat_completion(result: dict, prefilled: bool) -> dict:
     for choice in result.get("choices", []):
         message = choice.get("message") or {}
-        parts = split_reasoning(message.get("content") or "")
+        parts = split_reasoning(message.get("content") or "", prefilled)
         message["reasoning_content"] = parts.reasoning
         message["reasoning"] = parts.reasoning
         message["content"] = parts.answer
     return result
 
 
-def reasoning_chat_stream(llama, **kwargs):
+def reasoning_chat_stream(llama, prefilled: bool = True, **kwargs):
     """Llama.create_chat_completion(stream=True), with each delta split into reasoning and answer."""
-    splitter = ThinkStreamSplitter()
+    splitter = ThinkStreamSplitter(prefilled)
     for chunk in llama.create_chat_completion(**kwargs):
         choice = chunk["choices"][0]
         delta = choice.get("delta") or {}
@@ -204,6 +206,7 @@ def create_server_app(options: ServeOptions) -> FastAPI:
     app.include_router(kept)
     lcpp.set_llama_proxy(model_settings=[model_settings])  # loads the model
     install_detokenizer(lcpp._llama_proxy(None))
+    prefilled = template_prefills_thinking(lcpp._llama_proxy(None))
     router = APIRouter(route_class=_route_class())
 
     def check_request(body, fields: set[str]) -> None:
@@ -226,11 +229,11 @@ def create_server_app(options: ServeOptions) -> FastAPI:
         check_request(body, body.model_fields_set)
         kwargs = body.model_dump(exclude=DROPPED_REQUEST_FIELDS)
         if kwargs.get("stream"):
-            return _event_stream(body, reasoning_chat_stream, kwargs)
+            return _event_stream(body, functools.partial(reasoning_chat_stream, prefilled=prefilled), kwargs)
         async with contextlib.asynccontextmanager(lcpp.get_llama_proxy)() as proxy:
             llama = lcpp.prepare_request_resources(body, proxy, body.model, kwargs)
             result = await run_in_threadpool(llama.create_chat_completion, **kwargs)
-        return split_chat_completion(result)
+        return split_chat_completion(result, prefilled)
 
     @router.post(COMPLETIONS_PATH, dependencies=[Depends(lcpp.authenticate)])
     async def completions(request: Request, body: CreateCompletionRequest):

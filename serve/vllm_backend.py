@@ -38,12 +38,9 @@ def vllm_command(config: RunConfig, executable: str = "vllm") -> list[str]:
         read_manifest(layout.merged, "merge", "run `make convert` first (it writes the merged model)")
         command = [executable, "serve", str(layout.merged), "--served-model-name", name]
     else:
-        read_manifest(layout.adapter, "train", "run `make train` first")
-        rank = settings.max_lora_rank or lora_rank_for(adapter_rank(layout.adapter))
-        command = [executable, "serve", config.model.id, "--served-model-name", Path(config.model.id).name,
-                   "--enable-lora", "--lora-modules", f"{name}={layout.adapter}", "--max-lora-rank", str(rank)]
-        if config.model.revision:
-            command += ["--revision", config.model.revision]
+        command = [executable, "serve", *_adapter_base_args(read_manifest(layout.adapter, "train", "run `make train` first")),
+                   "--enable-lora", "--lora-modules", f"{name}={layout.adapter}", "--max-lora-rank",
+                   str(settings.max_lora_rank or lora_rank_for(adapter_rank(layout.adapter)))]
     command += [
         "--host", config.serve.host, "--port", str(config.serve.port),
         "--max-model-len", str(settings.max_model_len),
@@ -55,6 +52,27 @@ def vllm_command(config: RunConfig, executable: str = "vllm") -> list[str]:
     if key:
         command += ["--api-key", key]
     return command + list(settings.extra_args)
+
+
+def _adapter_base_args(manifest: dict) -> list[str]:
+    """The base vLLM loads under the adapter: exactly the weights it was trained against. A QLoRA
+    adapter trained on a pre-quantized repo gets that repo, loaded 4-bit by bitsandbytes as in
+    training; one trained on weights quantized while loading cannot be served that way (vLLM's
+    own quantization of the original is not the one it was trained against)."""
+    record = manifest.get("base_model", {}).get("trained_against")
+    if record is None:
+        raise UserError("the adapter manifest does not say which weights it was trained against; serve the merged "
+                        "model (serve.vllm.source=merged) or train it again")
+    if record.get("quantized_in") == "load":
+        raise UserError("this QLoRA adapter was trained on weights quantized while loading, which vLLM cannot "
+                        "reproduce; serve the merged model (serve.vllm.source=merged)")
+    base = record.get("repo") or record["dir"]
+    args = [base, "--served-model-name", Path(base).name]
+    if record.get("repo") and record.get("commit"):
+        args += ["--revision", record["commit"]]
+    if record.get("quantized_in") == "repo":
+        args += ["--quantization", "bitsandbytes"]
+    return args
 
 
 def require_vllm() -> list[str]:

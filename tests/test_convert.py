@@ -56,8 +56,31 @@ def test_gguf_carries_template_special_ids_and_sampling(trained_run):
 def test_modelfile_has_the_r1_template_stops_and_sampling(trained_run):
     text = (trained_run["root"] / "gguf" / "Modelfile").read_text()
     assert text.startswith("FROM ./session-q4_k_m.gguf")
-    assert text.count("PARAMETER stop") == 4 and "<｜Assistant｜><think>" in text
+    stops = [line.split('"')[1] for line in text.splitlines() if line.startswith("PARAMETER stop")]
+    assert stops == ["<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>"]
+    assert '{{ if and $last (ne .Role "assistant") }}<｜Assistant｜><think>\n{{ end }}' in text
     assert "PARAMETER temperature 0.6" in text and "PARAMETER top_p 0.95" in text
+
+
+@pytest.mark.parametrize("model", ["tiny", "smollm2"])
+def test_the_modelfile_template_renders_conversations_as_the_chat_template_does(model, tiny_model):
+    """The Go template's pieces, read off the Jinja template by probing, rebuild its rendering of
+    conversations it was not probed with (R1's and ChatML's)."""
+    from transformers import AutoTokenizer
+
+    from common.chat_format import ChatFormat
+    from convert.modelfile import template_pieces
+    from tests.conftest import smollm2_model
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model if model == "tiny" else smollm2_model())
+    chat = ChatFormat.of_tokenizer(tokenizer)
+    bos = tokenizer.bos_token if model == "tiny" else None  # llama.cpp adds R1's BOS itself
+    pieces = template_pieces(chat, bos)
+    for turns in (1, 3, 5):
+        conversation = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}: fever?\nyes."}
+                        for i in range(turns)]
+        expected = chat.render(conversation, True)
+        assert pieces.render(conversation) == (expected.removeprefix(bos) if bos else expected)
 
 
 def test_a_rerun_skips_unchanged_steps(trained_run):
@@ -76,12 +99,13 @@ def test_shard_wise_merge_equals_peft_merge(trained_run, tiny_model, tmp_path):
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
+    from convert.base_weights import BaseWeights
     from convert.merge import merge_adapter
 
     adapter = trained_run["root"] / "adapter"
     out = tmp_path / "merged"
     out.mkdir()
-    figures = merge_adapter(tiny_model, adapter, out, "float32", onto_dequantized=False, max_shard_bytes=40_000_000)
+    figures = merge_adapter(BaseWeights(tiny_model), adapter, out, "float32", max_shard_bytes=40_000_000)
     assert figures["shards"] > 1 and (out / "model.safetensors.index.json").is_file()
     index = json.loads((out / "model.safetensors.index.json").read_text())["weight_map"]
     ours = {}
@@ -93,40 +117,45 @@ def test_shard_wise_merge_equals_peft_merge(trained_run, tiny_model, tmp_path):
         assert torch.allclose(ours[name], tensor, atol=1e-5), name
 
 
-def test_merge_onto_the_dequantized_4bit_base(trained_run, tiny_model, tmp_path):
+def test_merge_onto_weights_quantized_at_load_time(trained_run, tiny_model, tmp_path):
+    """Modules that were 4-bit in training go through NF4 and back; the others stay as stored."""
     from safetensors.torch import load_file
 
-    from convert.merge import merge_adapter, nf4_round_trip, read_adapter
+    from convert.base_weights import BaseWeights, nf4_round_trip
+    from convert.merge import merge_adapter, read_adapter
 
     adapter = trained_run["root"] / "adapter"
     out = tmp_path / "merged"
     out.mkdir()
-    merge_adapter(tiny_model, adapter, out, "float32", onto_dequantized=True)
+    four_bit = frozenset({"model.layers.0.self_attn.q_proj"})
+    merge_adapter(BaseWeights(tiny_model, round_trip=four_bit), adapter, out, "float32")
     merged = load_file(out / "model.safetensors")
     base = load_file(tiny_model / "model.safetensors")
     updates, _, _ = read_adapter(adapter)
-    name = "model.layers.0.self_attn.q_proj.weight"
+    name, kept = "model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight"
     expected = nf4_round_trip(base[name], "cpu").float() + updates[name].delta()
     assert torch.allclose(merged[name], expected, atol=1e-5)
     assert not torch.allclose(merged[name], base[name].float() + updates[name].delta(), atol=1e-4)
+    assert torch.allclose(merged[kept], base[kept].float() + updates[kept].delta(), atol=1e-5)
 
 
 def test_merge_in_memory_equals_the_written_merge_on_either_base(trained_run, tiny_model, tmp_path):
     from safetensors.torch import load_file
-    from transformers import AutoModelForCausalLM
 
-    from convert.merge import merge_adapter, merge_in_memory
+    from convert.base_weights import BaseWeights
+    from convert.merge import merge_adapter
+    from convert.reference import merged_in_memory
 
     adapter = trained_run["root"] / "adapter"
-    for onto_dequantized in (False, True):
-        out = tmp_path / f"merged-{onto_dequantized}"
+    four_bit = frozenset(f"model.layers.{i}.mlp.down_proj" for i in range(4))
+    for round_trip in (frozenset(), four_bit):
+        out = tmp_path / f"merged-{len(round_trip)}"
         out.mkdir()
-        merge_adapter(tiny_model, adapter, out, "float32", onto_dequantized=onto_dequantized)
+        merge_adapter(BaseWeights(tiny_model, round_trip=round_trip), adapter, out, "float32")
         written = load_file(out / "model.safetensors")
-        model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
-        merge_in_memory(model, adapter, onto_dequantized=onto_dequantized)
+        model = merged_in_memory(BaseWeights(tiny_model, round_trip=round_trip), adapter, torch.float32, "cpu")
         for name, tensor in model.state_dict().items():
-            assert torch.allclose(written[name], tensor, atol=1e-6), (onto_dequantized, name)
+            assert torch.allclose(written[name], tensor, atol=1e-6), (len(round_trip), name)
 
 
 def test_bad_convert_inputs_stop_with_one_line(trained_run, tmp_path):
@@ -158,7 +187,7 @@ def _scores(logits, item):
 
 def test_parity_gate_reads_top1_where_the_reference_is_decided_and_kl_everywhere():
     from convert import parity
-    from convert.run import _gate
+    from convert.ladder import gate_failures
 
     generator = torch.Generator().manual_seed(0)
     positions, vocab = 400, 1000
@@ -168,14 +197,14 @@ def test_parity_gate_reads_top1_where_the_reference_is_decided_and_kl_everywhere
     rounded = flat + torch.randn(positions, vocab, generator=generator) * 1e-3
     comparison = parity.compare(_scores(flat, item), _scores(rounded, item))
     assert comparison["top1_agreement"] < 0.9 and comparison["decided_positions"] == 0
-    assert _gate("f16 vs merged", comparison, 0.98, 0.01) == []
+    assert gate_failures("f16 vs merged", comparison, 0.98, 0.01) == []
 
     # a peaked reference: the same noise changes nothing, a broken export fails both gates
     peaked = flat.clone()
     peaked[torch.arange(positions), torch.arange(positions) % vocab] += 5.0
     same = parity.compare(_scores(peaked, item), _scores(peaked + (rounded - flat), item))
     assert same["decided_positions"] == positions and same["decided_top1_agreement"] == 1.0
-    assert _gate("f16 vs merged", same, 0.98, 0.01) == []
+    assert gate_failures("f16 vs merged", same, 0.98, 0.01) == []
     broken = parity.compare(_scores(peaked, item), _scores(peaked.roll(1, dims=1), item))
-    failures = _gate("f16 vs merged", broken, 0.98, 0.01)
+    failures = gate_failures("f16 vs merged", broken, 0.98, 0.01)
     assert len(failures) == 2 and "top-1 agreement 0.0000" in failures[0] and "mean KL" in failures[1]

@@ -3,7 +3,7 @@
 import pytest
 from transformers import AutoTokenizer
 
-from common.reasoning import user_turn
+from common.reasoning import format_choice_question
 from train.grpo import check_prompt_tokens, grpo_prompt
 from train.rewards import correctness_reward, format_reward, length_penalty, trl_reward_functions
 
@@ -47,8 +47,9 @@ def test_trl_reward_functions_are_batched_and_named():
 
 def test_grpo_prompts_tokenize_to_the_served_prompt_with_one_bos(tiny_model):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    prompt = grpo_prompt("A 30-year-old woman has fever and neck stiffness. Next step?", OPTIONS)
-    check_prompt_tokens(tokenizer, prompt, user_turn(prompt))
+    question = format_choice_question("A 30-year-old woman has fever and neck stiffness. Next step?", OPTIONS)
+    prompt = grpo_prompt(tokenizer, question)
+    check_prompt_tokens(tokenizer, prompt, question)
     ids = tokenizer(prompt)["input_ids"]
     assert ids.count(tokenizer.bos_token_id) == 1 and ids[-3:] == [128012, 128013, 198]
 

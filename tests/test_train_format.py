@@ -4,7 +4,8 @@ assistant turn after it (think block, answer, EOS) and nothing before."""
 import pytest
 from transformers import AutoTokenizer
 
-from common.reasoning import EOS, THINK_CLOSE, render_training_pair
+from common.chat_format import ChatFormat
+from common.reasoning import EOS, THINK_CLOSE
 from train.data import tokenize_row
 
 QUESTION = "A 67-year-old man has sudden painless loss of vision in one eye. What is the diagnosis?"
@@ -33,8 +34,11 @@ def test_loss_covers_the_think_block_answer_and_eos_only(tokenizer):
     assert THINK_CLOSE in text and text.endswith(RESPONSE + EOS)
     assert trained[-1] == tokenizer.eos_token_id
     assert tokenizer.bos_token_id not in trained
-    prompt, completion = render_training_pair(QUESTION, REASONING, RESPONSE)
+    chat = ChatFormat.of_tokenizer(tokenizer)
+    prompt, completion = chat.training_pair(QUESTION, REASONING, RESPONSE)
+    assert chat.think_prefilled and chat.turn_end == EOS
     assert prompt.endswith("<think>\n") and completion.startswith(REASONING)
+    assert completion == f"{REASONING}\n{THINK_CLOSE}\n\n{RESPONSE}{EOS}"
 
 
 def test_the_real_template_would_have_dropped_the_reasoning(tokenizer):

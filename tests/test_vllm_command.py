@@ -1,18 +1,29 @@
 """vLLM backend: the exact command lines, and a clear stop where vLLM cannot run."""
 
+import json
 from pathlib import Path
 
+import pytest
+
 from common.config import load_config
+from common.errors import UserError
 from serve.vllm_backend import lora_rank_for, vllm_command
 from tests.conftest import REAL, TINY, assert_user_error, run_cli
 
+SHA = "0123456789abcdef0123456789abcdef01234567"
+SIXTEEN_BIT = {"repo": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "commit": SHA, "quantized_in": None}
+PREQUANTIZED = {"repo": "unsloth/DeepSeek-R1-Distill-Llama-8B-unsloth-bnb-4bit", "commit": SHA, "quantized_in": "repo"}
+QUANTIZED_AT_LOAD = {"repo": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "commit": SHA, "quantized_in": "load"}
 
-def fake_run(tmp_path, rank=16):
+
+def fake_run(tmp_path, rank=16, trained_against=SIXTEEN_BIT):
     root = tmp_path / "runs" / "r1-distill-llama-8b-medical"
     (root / "merged").mkdir(parents=True)
     (root / "merged" / "manifest.json").write_text('{"stage": "merge"}')
     (root / "adapter").mkdir()
-    (root / "adapter" / "manifest.json").write_text('{"stage": "train"}')
+    (root / "adapter" / "manifest.json").write_text(json.dumps(
+        {"stage": "train", "base_model": {"id": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
+                                          "trained_against": trained_against}}))
     (root / "adapter" / "adapter_config.json").write_text(f'{{"r": {rank}}}')
     return root
 
@@ -34,12 +45,30 @@ def test_base_plus_adapter_command_fits_the_rank(tmp_path):
                                 "serve.api_key=secret", "serve.model_name=medical"])
     assert vllm_command(config) == [
         "vllm", "serve", "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "--served-model-name",
-        "DeepSeek-R1-Distill-Llama-8B", "--enable-lora", "--lora-modules", f"medical={root / 'adapter'}",
-        "--max-lora-rank", "64", "--host", "127.0.0.1", "--port", "8000", "--max-model-len", "8192",
+        "DeepSeek-R1-Distill-Llama-8B", "--revision", SHA, "--enable-lora", "--lora-modules",
+        f"medical={root / 'adapter'}", "--max-lora-rank", "64", "--host", "127.0.0.1", "--port", "8000", "--max-model-len", "8192",
         "--gpu-memory-utilization", "0.9", "--tensor-parallel-size", "1", "--reasoning-parser", "deepseek_r1",
         "--api-key", "secret",
     ]
     assert [lora_rank_for(r) for r in (8, 16, 17, 128, 300)] == [8, 16, 32, 128, 320]
+
+
+def test_a_qlora_adapter_is_served_on_the_4bit_weights_it_was_trained_against(tmp_path):
+    """On the pre-quantized repo at its commit, loaded 4-bit: the bf16 original is not what the
+    adapter saw (the parity ladder scores that merge far from the trained model)."""
+    fake_run(tmp_path, trained_against=PREQUANTIZED)
+    config = load_config(REAL, [f"runs_dir={tmp_path / 'runs'}", "serve.backend=vllm", "serve.vllm.source=adapter"])
+    command = vllm_command(config)
+    assert command[2:7] == [PREQUANTIZED["repo"], "--served-model-name", "DeepSeek-R1-Distill-Llama-8B-unsloth-bnb-4bit",
+                            "--revision", SHA]
+    assert command[7:9] == ["--quantization", "bitsandbytes"]
+
+
+def test_an_adapter_trained_on_weights_quantized_while_loading_is_refused(tmp_path):
+    fake_run(tmp_path, trained_against=QUANTIZED_AT_LOAD)
+    config = load_config(REAL, [f"runs_dir={tmp_path / 'runs'}", "serve.backend=vllm", "serve.vllm.source=adapter"])
+    with pytest.raises(UserError, match="serve.vllm.source=merged"):
+        vllm_command(config)
 
 
 def test_without_vllm_or_gpu_it_stops_at_once(tmp_path):

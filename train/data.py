@@ -12,10 +12,10 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
+from common.chat_format import ChatFormat
 from common.config import DataSection
 from common.data import load_source, source_fingerprint, validation_split
 from common.errors import UserError
-from common.reasoning import render_training_pair
 
 COLUMNS = ("question", "reasoning", "response")
 HELDOUT_ROWS = 64
@@ -27,11 +27,11 @@ class PreparedData:
     validation: object
     counts: dict = field(default_factory=dict)
     sources: dict = field(default_factory=dict)
-    heldout: list = field(default_factory=list)  # (prompt, completion) text pairs for convert's parity check
+    heldout: list = field(default_factory=list)  # {question, prompt, completion} rows for convert's parity check
 
 
-def tokenize_row(tokenizer, question: str, reasoning: str, response: str) -> dict:
-    prompt, completion = render_training_pair(question, reasoning, response)
+def tokenize_row(tokenizer, question: str, reasoning: str, response: str, chat: ChatFormat | None = None) -> dict:
+    prompt, completion = (chat or ChatFormat.of_tokenizer(tokenizer)).training_pair(question, reasoning, response)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
     return {
@@ -41,11 +41,13 @@ def tokenize_row(tokenizer, question: str, reasoning: str, response: str) -> dic
 
 
 def _tokenize(table, tokenizer, max_seq_length: int, require_reasoning: bool, counts: Counter, prefix: str):
+    chat = ChatFormat.of_tokenizer(tokenizer)
+
     def encode(row):
         question, reasoning, response = (str(row[name] or "").strip() for name in COLUMNS)
         if not question or not response or (require_reasoning and not reasoning):
             return {"input_ids": [], "completion_mask": [], "drop": "empty"}
-        encoded = tokenize_row(tokenizer, question, reasoning, response)
+        encoded = tokenize_row(tokenizer, question, reasoning, response, chat)
         drop = "too_long" if len(encoded["input_ids"]) > max_seq_length else ""
         return {**encoded, "drop": drop}
 
@@ -90,10 +92,12 @@ def prepare_sft_data(data: DataSection, tokenizer, max_seq_length: int) -> Prepa
             print(f"validation: none of its {len(validation_table)} rows is left after dropping empty and "
                   "too-long rows; training without a validation loss")
             validation = None
+        chat = ChatFormat.of_tokenizer(tokenizer)
         for row in validation_table.select(range(min(HELDOUT_ROWS, len(validation_table)))):
             question, reasoning, response = (str(row[name] or "").strip() for name in COLUMNS)
             if question and reasoning and response:
-                heldout.append(render_training_pair(question, reasoning, response))
+                prompt, completion = chat.training_pair(question, reasoning, response)
+                heldout.append({"question": question, "prompt": prompt, "completion": completion})
 
     replay = data.replay
     if replay is not None and replay.ratio > 0:

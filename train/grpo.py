@@ -17,21 +17,32 @@ import shutil
 import time
 
 from common.artifacts import read_manifest, staged_dir, write_manifest
+from common.chat_format import ChatFormat
 from common.config import RunConfig, config_as_dict
 from common.data import load_table, source_fingerprint
 from common.errors import UserError
 from common.layout import HELDOUT_FILE, RunLayout
-from common.reasoning import BOS, format_choice_question, render_prompt, user_turn
-from train.model import check_model_source, load_tokenizer, lora_kwargs, resolve_placement
+from common.reasoning import format_choice_question
+from train.base_model import TrainingBase, resolve_training_base, trained_against, training_base_of
+from train.model import (
+    check_model_source,
+    keep_4bit_layers_differentiable,
+    load_tokenizer,
+    lora_kwargs,
+    resolve_placement,
+)
 
 COLUMNS = {"question": "question", "options": "options", "answer": "answer"}
 
 
-def grpo_prompt(question: str, options: dict) -> str:
-    """The served prompt without its leading BOS text: TRL tokenizes text prompts with the
-    tokenizer's special tokens on, which adds the BOS itself (keeping it would double it)."""
-    rendered = render_prompt([{"role": "user", "content": format_choice_question(question, options)}])
-    return rendered[len(BOS):]
+def grpo_prompt(tokenizer, question: str) -> str:
+    """The served prompt as TRL must be given it: TRL tokenizes text prompts with the tokenizer's
+    special tokens on, so a BOS the tokenizer adds itself is left out of the text (kept, it would
+    be doubled)."""
+    rendered = ChatFormat.of_tokenizer(tokenizer).prompt(question)
+    bos = tokenizer.bos_token
+    adds_bos = bos is not None and tokenizer("x")["input_ids"][:1] == [tokenizer.bos_token_id]
+    return rendered[len(bos):] if adds_bos and rendered.startswith(bos) else rendered
 
 
 def load_questions(config: RunConfig, tokenizer) -> tuple[object, dict]:
@@ -41,11 +52,12 @@ def load_questions(config: RunConfig, tokenizer) -> tuple[object, dict]:
         options = {k: v for k, v in (row["options"] or {}).items() if v}
         if row["answer"] not in options:
             raise UserError(f"{config.grpo.source}: answer {row['answer']!r} is not one of the options {sorted(options)}")
-        prompt = grpo_prompt(row["question"], options)
+        question = format_choice_question(row["question"], options)
+        prompt = grpo_prompt(tokenizer, question)
         if len(tokenizer(prompt)["input_ids"]) > config.grpo.max_prompt_length:
             dropped += 1
             continue
-        rows.append({"prompt": prompt, "answer": row["answer"], "options": options})
+        rows.append({"prompt": prompt, "question": question, "answer": row["answer"], "options": options})
     if not rows:
         raise UserError(f"{config.grpo.source}: no question fits grpo.max_prompt_length")
     from datasets import Dataset
@@ -59,20 +71,19 @@ def check_prompt_tokens(tokenizer, sample_prompt: str, question_text: str) -> No
     served = tokenizer.apply_chat_template([{"role": "user", "content": question_text}], add_generation_prompt=True)
     if trl_ids != list(served["input_ids"]):
         raise UserError("GRPO prompt tokens differ from the served prompt's; the tokenizer's BOS handling is not "
-                        "the R1 template's")
+                        "its chat template's")
 
 
-def _load_policy(config: RunConfig, layout: RunLayout, device: str, backend: str):
+def _load_policy(config: RunConfig, base: TrainingBase, start_adapter, device: str, backend: str):
+    """The policy on the weights the SFT adapter was trained against (or, from the base, on the
+    weights train/base_model.py resolves), so the GRPO adapter merges onto a known base too."""
     import torch
 
-    start_adapter = layout.adapter if config.grpo.start_from == "sft_adapter" else None
-    if start_adapter is not None:
-        read_manifest(start_adapter, "train", "run `make train` first, or set grpo.start_from=base")
     if backend == "unsloth":
         from unsloth import FastLanguageModel
 
         model, tokenizer = FastLanguageModel.from_pretrained(
-            model_name=str(start_adapter) if start_adapter else config.model.id,
+            model_name=str(base.weights.dir), use_exact_model_name=True,
             max_seq_length=config.grpo.max_prompt_length + config.grpo.max_completion_length,
             load_in_4bit=config.lora.load_in_4bit, fast_inference=_use_vllm(config, device),
             max_lora_rank=config.lora.r,
@@ -80,20 +91,32 @@ def _load_policy(config: RunConfig, layout: RunLayout, device: str, backend: str
         if start_adapter is None:
             model = FastLanguageModel.get_peft_model(model, use_gradient_checkpointing="unsloth",
                                                      random_state=config.train.seed, **lora_kwargs(config))
+        else:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, start_adapter, is_trainable=True)
         return model, tokenizer
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    base = AutoModelForCausalLM.from_pretrained(config.model.id, revision=config.model.revision, dtype=dtype,
-                                                device_map={"": 0} if device == "cuda" else None)
+    kwargs = {}
+    if config.lora.load_in_4bit and not base.prequantized:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+    policy_base = AutoModelForCausalLM.from_pretrained(base.weights.dir, dtype=dtype,
+                                                       device_map={"": 0 if device == "cuda" else "cpu"}, **kwargs)
+    if device == "cpu":
+        keep_4bit_layers_differentiable(policy_base)
     if start_adapter is not None:
-        model = PeftModel.from_pretrained(base, start_adapter, is_trainable=True)
+        model = PeftModel.from_pretrained(policy_base, start_adapter, is_trainable=True)
     else:
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(base, LoraConfig(task_type="CAUSAL_LM", **lora_kwargs(config)))
-    return model, load_tokenizer(config.model.id, config.model.revision)
+        model = get_peft_model(policy_base, LoraConfig(task_type="CAUSAL_LM", **lora_kwargs(config)))
+    return model, load_tokenizer(base)
 
 
 def _use_vllm(config: RunConfig, device: str) -> bool:
@@ -108,18 +131,24 @@ def run_grpo(config: RunConfig) -> None:
     placement = resolve_placement(config)
     if placement.backend == "unsloth":
         import unsloth  # noqa: F401  (patches TRL's GRPOTrainer; must come before trl)
-    check_model_source(config)
-    tokenizer = load_tokenizer(config.model.id, config.model.revision)
+    layout = RunLayout.for_run(config.runs_dir, config.name)
+    start_adapter = layout.adapter if config.grpo.start_from == "sft_adapter" else None
+    if start_adapter is not None:
+        sft = read_manifest(start_adapter, "train", "run `make train` first, or set grpo.start_from=base")
+        base = training_base_of(sft, config)
+    else:
+        base = resolve_training_base(config, placement.backend)
+    check_model_source(config, base)
+    tokenizer = load_tokenizer(base)
     dataset, counts = load_questions(config, tokenizer)
     first = dataset[0]
-    check_prompt_tokens(tokenizer, first["prompt"], user_turn(first["prompt"]))
-    layout = RunLayout.for_run(config.runs_dir, config.name)
+    check_prompt_tokens(tokenizer, first["prompt"], first["question"])
     out = RunLayout.for_run(config.runs_dir, config.grpo.output_name or f"{config.name}-grpo")
 
     from transformers import set_seed
 
     set_seed(config.train.seed)
-    model, tokenizer = _load_policy(config, layout, placement.device, placement.backend)
+    model, tokenizer = _load_policy(config, base, start_adapter, placement.device, placement.backend)
     if placement.device == "cpu":
         from train.chunked_loss import install_cpu_logprob_for_trl
 
@@ -182,22 +211,25 @@ def run_grpo(config: RunConfig) -> None:
 
     with staged_dir(out.adapter) as staging:
         trainer.model.save_pretrained(staging)
-        load_tokenizer(config.model.id, config.model.revision).save_pretrained(staging)
+        load_tokenizer(base).save_pretrained(staging)
         heldout = layout.adapter / HELDOUT_FILE
         if heldout.is_file():
             shutil.copy2(heldout, staging / HELDOUT_FILE)
         else:
+            chat = ChatFormat.of_tokenizer(tokenizer)
+            pairs = [(row["question"], *chat.training_pair(row["question"], "", f"\\boxed{{{row['answer']}}}"))
+                     for row in dataset.select(range(min(16, len(dataset))))]
             (staging / HELDOUT_FILE).write_text("".join(
-                json.dumps({"prompt": BOS + row["prompt"], "completion": f"\n</think>\n\n\\boxed{{{row['answer']}}}"})
-                + "\n" for row in dataset.select(range(min(16, len(dataset))))))
+                json.dumps({"question": question, "prompt": prompt, "completion": completion}) + "\n"
+                for question, prompt, completion in pairs))
         import torch
 
         write_manifest(staging, "train", {
             "method": "grpo", "config": config_as_dict(config), "config_file": config.source_file,
-            "base_model": {"id": config.model.id, "revision": config.model.revision},
+            "base_model": {"id": config.model.id, "revision": config.model.revision, "commit": base.original.commit,
+                           "trained_against": trained_against(base, trainer.model)},
             "started_from": config.grpo.start_from,
-            "adapter": {"r": config.lora.r, "alpha": config.lora.alpha,
-                        "trained_on_4bit_base": config.lora.load_in_4bit and placement.device == "cuda"},
+            "adapter": {"r": config.lora.r, "alpha": config.lora.alpha},
             "data": {"source": config.grpo.source, "fingerprint": source_fingerprint(config.grpo.source, None),
                      "counts": counts},
             "placement": {"device": placement.device, "backend": placement.backend, "vllm": args.use_vllm},

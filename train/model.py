@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import os
+import json
 from dataclasses import dataclass
 
+from common.chat_format import ChatFormat
 from common.config import RunConfig
 from common.errors import UserError
-from common.reasoning import PAD
+from train.base_model import TrainingBase
 
 
 @dataclass
@@ -36,44 +37,42 @@ def resolve_placement(config: RunConfig) -> Placement:
         raise UserError("train.backend: unsloth needs a CUDA GPU; use train.backend=transformers on CPU")
     if backend == "unsloth" and not importlib.util.find_spec("unsloth"):
         raise UserError("train.backend: unsloth, but unsloth is not installed (pip install -e '.[gpu]')")
-    if config.lora.load_in_4bit and device != "cuda":
-        raise UserError("lora.load_in_4bit (QLoRA) needs a CUDA GPU; set lora.load_in_4bit=false on CPU")
     return Placement(device=device, backend=backend)
 
 
-def check_model_source(config: RunConfig) -> dict:
-    """Read the base model's config (local folder or hub cache) and check max_seq_length against it."""
-    from transformers import AutoConfig
-
-    try:
-        model_config = AutoConfig.from_pretrained(config.model.id, revision=config.model.revision)
-    except (OSError, ValueError) as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        where = "not a local folder and not in the hub cache (HF_HUB_OFFLINE=1)" if offline else str(exc).splitlines()[0]
-        raise UserError(f"model {config.model.id!r} cannot be loaded: {where}") from None
-    limit = getattr(model_config, "max_position_embeddings", None)
+def check_model_source(config: RunConfig, base: TrainingBase) -> dict:
+    """The base model's identity for the manifest, with max_seq_length checked against its limit."""
+    settings = json.loads((base.original.dir / "config.json").read_text())
+    limit = settings.get("max_position_embeddings")
     if limit is not None and config.model.max_seq_length > limit:
         raise UserError(
             f"model.max_seq_length {config.model.max_seq_length} is above {config.model.id}'s limit of {limit} tokens"
         )
-    return {"model_type": model_config.model_type, "max_position_embeddings": limit,
-            "commit": getattr(model_config, "_commit_hash", None)}
+    return {"model_type": settings.get("model_type"), "max_position_embeddings": limit,
+            "commit": base.original.commit}
 
 
-def load_tokenizer(model_id: str, revision: str | None):
+def load_tokenizer(base: TrainingBase):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(model_id, revision=revision)
+    return AutoTokenizer.from_pretrained(base.original.dir)
 
 
 def use_distinct_pad(tokenizer) -> None:
-    """R1-Distill pads with EOS; a collator that masks padding would then mask the EOS the model
-    must learn to emit. Pad with the model's own <｜▁pad▁｜> when the vocabulary has it."""
-    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
-        if PAD in tokenizer.get_vocab():
-            tokenizer.pad_token = PAD
-        else:
-            raise UserError("the tokenizer pads with EOS and has no separate pad token to use instead")
+    """Many chat models pad with their end token (R1-Distill with EOS, SmolLM2 with <|im_end|>); a
+    collator that masks padding would then mask the end token the model must learn to emit. Pad
+    with a special token the training text never holds: the vocabulary's own pad token where it
+    has one (R1-Distill: <｜▁pad▁｜>), else the first unused special token."""
+    if tokenizer.pad_token_id is not None and tokenizer.pad_token_id != tokenizer.eos_token_id:
+        return
+    chat = ChatFormat.of_tokenizer(tokenizer)
+    used = chat.prompt("x") + chat.turn_end + (tokenizer.bos_token or "") + (tokenizer.eos_token or "")
+    specials = [token.content for _, token in sorted(tokenizer.added_tokens_decoder.items()) if token.special]
+    for candidate in sorted(specials, key=lambda text: "pad" not in text.lower()):
+        if candidate not in used:
+            tokenizer.pad_token = candidate
+            return
+    raise UserError("the tokenizer pads with its end token and has no other special token to pad with")
 
 
 def lora_kwargs(config: RunConfig) -> dict:
@@ -83,17 +82,18 @@ def lora_kwargs(config: RunConfig) -> dict:
                 modules_to_save=list(lora.modules_to_save) or None)
 
 
-def load_with_unsloth(config: RunConfig):
+def load_with_unsloth(config: RunConfig, base: TrainingBase):
     import torch
     from unsloth import FastLanguageModel
 
     from train.distributed import local_rank
 
-    # under torchrun each process loads its own copy on its own GPU (Unsloth's DDP guide)
+    # under torchrun each process loads its own copy on its own GPU (Unsloth's DDP guide); the
+    # folder resolved in train/base_model.py, as it is (no name mapping: that choice is made there)
     model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=config.model.id,
+        model_name=str(base.weights.dir),
+        use_exact_model_name=True,
         device_map={"": local_rank()},
-        revision=config.model.revision,
         max_seq_length=config.model.max_seq_length,
         load_in_4bit=config.lora.load_in_4bit,
         dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16,
@@ -106,27 +106,41 @@ def load_with_unsloth(config: RunConfig):
     return model, tokenizer
 
 
-def load_with_transformers(config: RunConfig, device: str):
+def keep_4bit_layers_differentiable(model) -> None:
+    """bitsandbytes repacks a 4-bit layer's weight for its AVX512-BF16 CPU kernel the first time
+    the layer runs in eval mode without gradients (the trainer's first evaluation), and from then
+    on uses that kernel in training too; it has no backward, so gradients would no longer flow
+    through the frozen 4-bit layers to the adapters below them. Keep the differentiable path."""
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+
+
+def load_with_transformers(config: RunConfig, base: TrainingBase, device: str):
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM
 
-    kwargs = {"revision": config.model.revision, "attn_implementation": "sdpa"}
+    kwargs = {"attn_implementation": "sdpa"}
     if device == "cuda":
         from train.distributed import local_rank
 
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         kwargs.update(dtype=dtype, device_map={"": local_rank()})
-        if config.lora.load_in_4bit:
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=dtype,
-            )
     else:
-        kwargs["dtype"] = torch.float32
-    model = AutoModelForCausalLM.from_pretrained(config.model.id, **kwargs)
+        # bitsandbytes runs 4-bit layers on the CPU too, so QLoRA (and its merge) is testable here
+        dtype = torch.float32
+        kwargs.update(dtype=dtype, device_map={"": "cpu"})
+    if config.lora.load_in_4bit and not base.prequantized:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype,
+        )
+    model = AutoModelForCausalLM.from_pretrained(base.weights.dir, **kwargs)
+    if device == "cpu":
+        keep_4bit_layers_differentiable(model)
     checkpointing = config.train.gradient_checkpointing != "off"
     if config.lora.load_in_4bit:
         # non-reentrant checkpointing: the reentrant kind breaks DDP's gradient hooks

@@ -16,6 +16,7 @@ from common.config import RunConfig, config_as_dict
 from common.errors import UserError
 from common.layout import HELDOUT_FILE, RunLayout
 from train import distributed
+from train.base_model import resolve_training_base, trained_against
 from train.model import (
     check_model_source,
     load_tokenizer,
@@ -140,8 +141,9 @@ def run_sft(config: RunConfig) -> Path:
         torch.set_num_threads(config.train.threads)
     if placement.backend == "unsloth":
         import unsloth  # noqa: F401  (must be imported before transformers, trl and peft)
-    model_source = check_model_source(config)
-    tokenizer = load_tokenizer(config.model.id, config.model.revision)
+    base = resolve_training_base(config, placement.backend)
+    model_source = check_model_source(config, base)
+    tokenizer = load_tokenizer(base)
     base_tokenizer_pad = tokenizer.pad_token
 
     from train.data import prepare_sft_data
@@ -161,10 +163,12 @@ def run_sft(config: RunConfig) -> Path:
     from transformers import set_seed
 
     set_seed(config.train.seed)  # adapter init draws from the global RNG before the Trainer seeds it
+    print(f"training against {base.weights.source}" + (f" at {base.weights.commit[:12]}" if base.weights.commit else "")
+          + (" (pre-quantized 4-bit)" if base.prequantized else ""))
     if placement.backend == "unsloth":
-        model, tokenizer = load_with_unsloth(config)
+        model, tokenizer = load_with_unsloth(config, base)
     else:
-        model = load_with_transformers(config, placement.device)
+        model = load_with_transformers(config, base, placement.device)
     use_distinct_pad(tokenizer)
 
     micro_batch = config.train.micro_batch_size
@@ -242,12 +246,12 @@ def run_sft(config: RunConfig) -> Path:
         trainer.model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / HELDOUT_FILE).write_text("".join(
-            json.dumps({"prompt": prompt, "completion": completion}, ensure_ascii=False) + "\n"
-            for prompt, completion in data.heldout), encoding="utf-8")
+            json.dumps(row, ensure_ascii=False) + "\n" for row in data.heldout), encoding="utf-8")
         write_manifest(staging, "train", {
             "config": config_as_dict(config),
             "config_file": config.source_file,
-            "base_model": {"id": config.model.id, "revision": config.model.revision, **model_source},
+            "base_model": {"id": config.model.id, "revision": config.model.revision, **model_source,
+                           "trained_against": trained_against(base, trainer.model)},
             "adapter": {"r": config.lora.r, "alpha": config.lora.alpha, "rslora": config.lora.rslora,
                         "target_modules": list(config.lora.target_modules),
                         "trained_on_4bit_base": config.lora.load_in_4bit, "trainable_parameters": trainable},
