@@ -87,7 +87,7 @@ def score_record(record: dict, count_tokens: Callable[[str], int], judged: bool 
         "reasoning_tokens": count_tokens(reasoning) if reasoning else 0,
         "answer_tokens": count_tokens(answer) if answer else 0,
         "latency_s": record.get("latency_s"), "completion_tokens": record.get("completion_tokens"),
-        "question": record.get("question", ""),
+        "question": record.get("question", ""), "source": record.get("source", ""),
     }
     if kind == "open" and reference:
         scored["token_f1"] = token_f1(answer, reference)
