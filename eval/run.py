@@ -63,7 +63,8 @@ def build_report(label: str, endpoint: str, model: str, rows: list[dict], extra:
         "label": label, "endpoint": endpoint, "model": model, "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "overall": summarise(rows),
         "per_task": {task: summarise([r for r in rows if r["task"] == task]) for task in tasks},
-        "sources": {task: sorted({r["source"] for r in rows if r["task"] == task and r.get("source")}) for task in tasks},
+        "sources": {task: sorted({r["source"] for r in rows if r["task"] == task and r.get("source")})
+                    for task in tasks},
         "slices": slice_metrics(rows), **extra,
     }
 

@@ -55,6 +55,12 @@ def test_unknown_task_and_unreachable_endpoint_are_clear(tmp_path):
     assert_user_error(result, "unreachable")
 
 
+def test_interval_holds_the_rate_exactly_at_none_and_all():
+    for total in range(1, 201):
+        assert wilson_interval(0, total)[0] == 0.0 and wilson_interval(total, total)[1] == 1.0
+        assert all(low <= k / total <= high for k in range(total + 1) for low, high in [wilson_interval(k, total)])
+
+
 def test_interval_mcnemar_and_slices():
     low, high = wilson_interval(8, 10)
     assert low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(0.9433, abs=1e-3)
