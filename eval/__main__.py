@@ -5,6 +5,7 @@ run      --config FILE [--endpoint URL --model NAME --label L] [key=value ...]
 score    --generations FILE --out DIR        rescore saved generations, no model needed
 compare  RUN_DIR [RUN_DIR ...] [--out DIR]   one report over several eval folders
 demo     --config FILE                       base vs tuned q8_0 vs tuned q4_k_m, then compare
+tasks    --config FILE [key=value ...]       each configured task: source, item count, answer choices
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from common.config import load_config
 from common.errors import UserError, exit_on_user_error
 
-COMMANDS = ("run", "score", "compare", "demo")
+COMMANDS = ("run", "score", "compare", "demo", "tasks")
 
 
 def _score(generations: Path, out: Path) -> int:
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(rest)
     config = load_config(args.config, args.overrides)
+    if command == "tasks":
+        from eval.task_table import print_task_table
+
+        print_task_table(config)
+        return 0
     if command == "demo":
         from eval.demo import run_demo
 

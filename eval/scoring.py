@@ -27,7 +27,9 @@ def wilson_interval(successes: int, total: int) -> tuple[float, float]:
     denominator = 1 + Z95**2 / total
     centre = (p + Z95**2 / (2 * total)) / denominator
     half = Z95 * math.sqrt(p * (1 - p) / total + Z95**2 / (4 * total**2)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # rounding can put a bound a hair on the wrong side of p at 0 or n successes (6.9e-18 for 0 of
+    # 48), and the report's error bars refuse a negative length
+    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def token_f1(prediction: str, reference: str) -> float:
@@ -87,7 +89,7 @@ def score_record(record: dict, count_tokens: Callable[[str], int], judged: bool 
         "reasoning_tokens": count_tokens(reasoning) if reasoning else 0,
         "answer_tokens": count_tokens(answer) if answer else 0,
         "latency_s": record.get("latency_s"), "completion_tokens": record.get("completion_tokens"),
-        "question": record.get("question", ""),
+        "question": record.get("question", ""), "source": record.get("source", ""),
     }
     if kind == "open" and reference:
         scored["token_f1"] = token_f1(answer, reference)

@@ -68,3 +68,45 @@ def test_there_are_at_least_thirty_cases():
 ])
 def test_yes_no_maybe_labels(answer, expected):
     assert extract_label(answer) == expected
+
+
+@pytest.mark.parametrize("answer,expected", [
+    # a lower-case letter right after an explicit answer marker, as small instruct models and R1
+    # distills write it
+    ("The answer is b", "B"),
+    ("So the answer is: d", "D"),
+    ("Answer: (b)", "B"),
+    ("**Answer:** b)", "B"),
+    ("Answer: **c**", "C"),
+    ("the correct option is c.", "C"),
+    ("The correct answer is b) Metformin.", "B"),
+    ("Final answer: a. Aspirin", "A"),
+    ("The answer is (d) because it spares the kidney", "D"),
+    ("答案：b", "B"),
+    ("The answer is: D", "D"),
+    # prose, not a choice: the article "a", a word or a code after the letter, no verb or colon
+    ("The answer is a bit unclear.", None),
+    ("The answer is a sentence with a specific detail.", None),
+    ("The answer is a 45-year-old man's usual presentation.", None),
+    ("Consider option a patient would tolerate.", None),
+    ("Answer: e.g. the first one", None),
+    ("The answer is b because it lowers glucose", None),
+    ("The answer is b12 deficiency.", None),
+    ("answer: d-dimer", None),
+    ("choice b", None),
+])
+def test_lower_case_letter_counts_only_after_an_explicit_marker(answer, expected):
+    assert extract_choice(answer, OPTIONS) == expected
+
+
+def test_five_options_reach_e():
+    five = {**OPTIONS, "E": "Propranolol"}
+    assert extract_choice("The answer is \\boxed{E}.", five) == "E"
+    assert extract_choice("E. Propranolol", five) == "E"
+    assert extract_choice("the answer is e.", five) == "E"
+    assert extract_choice("Propranolol is the drug of choice.", five) == "E"
+    # without options (a reward function, a saved generation with none) E still counts
+    assert extract_choice("The answer is E.") == "E"
+    assert extract_choice("\\boxed{E}") == "E"
+    # with four options E is no choice
+    assert extract_choice("The answer is E.", OPTIONS) is None

@@ -55,6 +55,12 @@ def test_unknown_task_and_unreachable_endpoint_are_clear(tmp_path):
     assert_user_error(result, "unreachable")
 
 
+def test_interval_holds_the_rate_exactly_at_none_and_all():
+    for total in range(1, 201):
+        assert wilson_interval(0, total)[0] == 0.0 and wilson_interval(total, total)[1] == 1.0
+        assert all(low <= k / total <= high for k in range(total + 1) for low, high in [wilson_interval(k, total)])
+
+
 def test_interval_mcnemar_and_slices():
     low, high = wilson_interval(8, 10)
     assert low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(0.9433, abs=1e-3)
@@ -65,7 +71,9 @@ def test_interval_mcnemar_and_slices():
 
 
 def test_run_against_the_server_then_resume_without_new_requests(server, trained_run, tmp_path):
-    overrides = [*trained_run["overrides"], "eval.limit=6", "eval.max_tokens=48", "eval.concurrency=2",
+    # six of the project's questions and one real 5-option MedQA question from the packaged copy
+    overrides = [*trained_run["overrides"], "eval.tasks=[offline_mc, medqa]", "eval.limit=6",
+                 "eval.limit_per_task={medqa: 1}", "eval.max_tokens=48", "eval.concurrency=2",
                  f"eval.api_key={server.api_key}"]
     args = ["eval", "run", "--config", str(TINY), "--endpoint", f"{server.url}/v1", "--model", server.model,
             "--label", "endpoint-test", *overrides]
@@ -73,11 +81,14 @@ def test_run_against_the_server_then_resume_without_new_requests(server, trained
     assert first.returncode == 0, first.stderr[-2000:]
     folder = trained_run["root"] / "eval" / "endpoint-test"
     generations = (folder / "generations.jsonl").read_text().splitlines()
-    assert len(generations) == 6
+    assert len(generations) == 7
     record = json.loads(generations[0])
-    assert {"id", "question", "options", "reference", "output", "reasoning", "finish_reason"} <= set(record)
+    assert {"id", "question", "options", "reference", "output", "reasoning", "finish_reason", "source"} <= set(record)
+    medqa = [json.loads(line) for line in generations if json.loads(line)["task"] == "medqa"]
+    assert [(r["id"], sorted(r["options"])) for r in medqa] == [("medqa-pkg-0001", list("ABCDE"))]
     report = json.loads((folder / "report.json").read_text())
-    assert report["overall"]["n"] == 6 and 0 <= report["overall"]["format_compliance"] <= 1
+    assert report["overall"]["n"] == 7 and 0 <= report["overall"]["format_compliance"] <= 1
+    assert "MedQA/test.jsonl" in report["sources"]["medqa"][0]
     assert {"task", "sex", "age", "question length"} == set(report["slices"])
     again = run_cli(*args)
     assert again.returncode == 0
