@@ -9,6 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= configs/r1-distill-llama-8b-medical.yaml
 TINY := configs/tiny-cpu.yaml
+SMOLLM2 := configs/smollm2-135m-cpu.yaml
 ARGS ?=
 TORCH_VERSION ?= 2.13.0
 LLAMA_CPP_PYTHON_VERSION := 0.3.36
@@ -44,7 +45,7 @@ LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(LLAMA_CPU_ARGS)
 EXTRAS := dev
 endif
 
-.PHONY: setup assets demo train grpo convert serve chat eval compare test lint bench clean clean-runs help
+.PHONY: setup assets demo demo-real train grpo convert serve chat eval compare test lint bench clean clean-runs help
 
 help:
 	@sed -n '1,5p' Makefile
@@ -79,6 +80,13 @@ demo: setup
 	$(BIN)/python -m convert --config $(TINY) $(ARGS)
 	$(BIN)/python -m serve check --config $(TINY) $(ARGS)
 	$(BIN)/python -m eval demo --config $(TINY) $(ARGS)
+
+# The same on real weights (SmolLM2-135M-Instruct) and real exam questions
+demo-real: setup
+	$(BIN)/python -m train --config $(SMOLLM2) $(ARGS)
+	$(BIN)/python -m convert --config $(SMOLLM2) $(ARGS)
+	$(BIN)/python -m serve check --config $(SMOLLM2) $(ARGS)
+	$(BIN)/python -m eval demo --config $(SMOLLM2) $(ARGS)
 
 train: setup
 	$(TRAIN_LAUNCH) --config $(CONFIG) $(RESUME_ARG) $(ARGS)
