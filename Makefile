@@ -45,7 +45,7 @@ LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(LLAMA_CPU_ARGS)
 EXTRAS := dev
 endif
 
-.PHONY: setup assets demo demo-real train grpo convert serve chat eval compare test lint bench clean clean-runs help
+.PHONY: setup assets demo demo-real rehearse train grpo convert serve chat eval compare test lint bench clean clean-runs help
 
 help:
 	@sed -n '1,5p' Makefile
@@ -105,6 +105,10 @@ chat: setup
 
 eval: setup
 	$(BIN)/python -m eval run --config $(CONFIG) $(ARGS)
+
+# The default config's hub ids, unchanged but for sizes and steps, through a local hub mirror
+rehearse: setup
+	$(BIN)/python -m tools.rehearse $(if $(HAS_GPU),--size 8b,--size tiny) $(ARGS)
 
 test: setup
 	@bash tools/test_deps.sh

@@ -212,6 +212,9 @@ class EvalSection(Section):
         "original 5 options A-E, 500 of PubMedQA's labelled questions). Reports name the source of every task"
     )
     offline_mc_file: str = "data/medical_mc_eval.jsonl"
+    against_base: bool = Field(
+        True, description="eval run without an endpoint: evaluate the untuned base (convert.base_quant's GGUF) "
+        "on the same questions too, and write the comparison with McNemar tests")
     endpoint: str | None = Field(None, description="null = start the serve stage on the run's GGUF")
     model: str | None = None
     label: str | None = Field(None, description="name of this eval run; null = model and quant")

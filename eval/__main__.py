@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
 
         run_demo(config, args.config, args.overrides)
         return 0
+    if config.eval.against_base and not (args.endpoint or config.eval.endpoint or config.serve.gguf):
+        from eval.demo import run_against_base
+
+        run_against_base(config, args.config, args.overrides, [config.serve.quant])
+        return 0
     from eval.run import run_eval
 
     run_eval(config, args.config, args.overrides, endpoint=args.endpoint, model=args.model, label=args.label)

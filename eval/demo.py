@@ -1,5 +1,6 @@
-"""`python -m eval demo`: the end of `make demo`. Base, tuned q8_0 and tuned q4_k_m through the
-llama.cpp server on the same questions, then one comparison report."""
+"""The tuned model against its untuned base through the llama.cpp server, on the same questions,
+then one comparison report: `python -m eval demo` (the end of `make demo`: tuned q8_0 and
+q4_k_m) and `python -m eval run` without an endpoint (the served quantization, eval.against_base)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,16 @@ from eval.run import run_eval
 
 
 def run_demo(config: RunConfig, config_file: str, overrides: list[str]) -> Path:
+    tuned = [q for q in config.convert.quant_types if q in ("q8_0", "q4_k_m")] or config.convert.quant_types[:1]
+    return run_against_base(config, config_file, overrides, tuned)
+
+
+def run_against_base(config: RunConfig, config_file: str, overrides: list[str], tuned: list[str]) -> Path:
     layout = RunLayout.for_run(config.runs_dir, config.name)
     base_quant = config.convert.base_quant
     if base_quant is None or not layout.base_gguf(base_quant).is_file():
-        raise UserError("the demo compares against the untuned base: set convert.base_quant and run convert first")
-    tuned = [q for q in config.convert.quant_types if q in ("q8_0", "q4_k_m")] or config.convert.quant_types[:1]
+        raise UserError("evaluating against the untuned base needs its GGUF: set convert.base_quant and run convert "
+                        "(or eval.against_base=false)")
     plan = [(f"base-{base_quant}", [f"serve.gguf={layout.base_gguf(base_quant)}"])]
     plan += [(f"tuned-{quant}", [f"serve.quant={quant}"]) for quant in tuned]
     folders = []

@@ -1,7 +1,9 @@
-"""python -m tools.hub_mirror [serve|index] --root DIR
+"""python -m tools.hub_mirror [serve|index|fill] --root DIR
 
 serve  serve DIR as a Hugging Face hub on 127.0.0.1 (point HF_ENDPOINT at the printed URL)
 index  hash DIR's repos now (only new or changed files), so that serving starts without waiting
+fill   write the repos the default config names into DIR, with synthetic content in the real
+       layouts, at --size tiny (a CPU rehearsal) or 8b (random weights of the real shape)
 
 DIR holds models/<org>/<name>/ and datasets/<org>/<name>/, each a plain folder of the repo's files.
 """
@@ -95,10 +97,22 @@ def main(argv: list[str] | None = None) -> int:
     index_parser = commands.add_parser("index", help="hash DIR's repos ahead of serving")
     index_parser.add_argument("--root", required=True)
     index_parser.add_argument("--verbose", action="store_true", help="log every file hashed")
+    fill_parser = commands.add_parser("fill", help="write the default config's repos into DIR")
+    fill_parser.add_argument("--root", required=True)
+    fill_parser.add_argument("--size", choices=("tiny", "8b"), default="tiny")
+    fill_parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to quantize the 4-bit mirror")
     args = parser.parse_args(argv)
-    _log_to_stderr(args.verbose)
+    _log_to_stderr(getattr(args, "verbose", False))
     if args.command == "serve":
         return serve(args.root, args.host, args.port)
+    if args.command == "fill":
+        from pathlib import Path
+
+        from tools.hub_mirror.fill import fill
+
+        for repo in fill(Path(args.root), args.size, args.device):
+            print(f"wrote {repo}")
+        return index(args.root)
     return index(args.root)
 
 

@@ -1,0 +1,148 @@
+"""Rehearse the real run: the default config's hub ids, unchanged, through a local hub mirror.
+
+    python -m tools.rehearse [--size tiny|8b] [--runs-dir DIR] [--steps N]
+
+The mirror (tools/hub_mirror) is filled with the repos the default config names, in their real
+layouts, served on 127.0.0.1, and every stage runs as a user runs it, with HF_ENDPOINT pointing
+at the mirror and an empty hub cache: train -> convert (its parity ladder must pass) -> serve
+check -> eval against the untuned base. Only sizes and steps are overridden (and, on a CPU,
+the device and the pre-quantized repo, which Unsloth names on a GPU). Each stage's wall time
+and peak memory are printed and written to rehearsal.json; exit 0 when every stage passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from common.errors import UserError, exit_on_user_error
+from common.layout import PROJECT_ROOT, assets_dir
+from convert.steps import PeakMemory
+from tools.hub_mirror import running_mirror
+from tools.hub_mirror.fill import fill
+from tools.hub_mirror.model_repos import UNSLOTH_REPO
+
+CONFIG = PROJECT_ROOT / "configs" / "r1-distill-llama-8b-medical.yaml"
+console = Console()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def overrides(size: str, runs_dir: Path, steps: int) -> list[str]:
+    """Sizes and steps only; what a CPU cannot do the GPU way is named and said why."""
+    common = [f"runs_dir={runs_dir}", "name=rehearsal", f"train.max_steps={steps}",
+              f"train.eval_every={max(steps // 2, 1)}", f"train.save_every={max(steps // 2, 1)}",
+              "train.logging_every=2", "data.validation_max_rows=24", "convert.parity.prompts=4",
+              f"serve.port={free_port()}", "eval.concurrency=1", "eval.timeout_s=300"]
+    if size == "tiny":
+        # the mirror's data set holds the project's 344 rows, not the real 19,704
+        return [*common, "data.expected_rows=344", "model.max_seq_length=512", "train.device=cpu",
+                # no Unsloth on a CPU to name its mirror: named here, loaded through transformers
+                f"model.prequantized={UNSLOTH_REPO}", "train.micro_batch_size=4", "train.gradient_accumulation_steps=1",
+                # bitsandbytes' 8-bit optimizer state needs CUDA
+                "train.optimizer=adamw_torch",
+                "convert.parity.max_tokens=96", "serve.n_ctx=2048", "serve.n_gpu_layers=0",
+                "sampling.max_tokens=96", "eval.limit=3"]
+    return [*common, "data.expected_rows=344", "convert.parity.max_tokens=256", "sampling.max_tokens=256",
+            "eval.limit=5"]
+
+
+def run_stage(name: str, args: list[str], env: dict, log: Path) -> dict:
+    console.print(f"[bold]{name}[/]: python -m {' '.join(args[:2])} ...")
+    started = time.perf_counter()
+    with PeakMemory() as peak, open(log, "w") as handle:
+        result = subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, stdout=handle,
+                                stderr=subprocess.STDOUT)
+    record = {"stage": name, "exit_code": result.returncode, "wall_s": round(time.perf_counter() - started, 1),
+              "peak_rss_gib": round(peak.peak / 2**30, 2), "log": str(log)}
+    tail = log.read_text(errors="replace").splitlines()[-12:]
+    console.print("\n".join(tail), markup=False, highlight=False)
+    return record
+
+
+def rehearse(size: str, runs_dir: Path, steps: int) -> int:
+    mirror_root = assets_dir() / f"hub-mirror-{size}"
+    with console.status(f"filling the hub mirror in {mirror_root}"):
+        fill(mirror_root, size, "cuda" if size == "8b" else "cpu")
+    work = runs_dir / "rehearsal"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "logs").mkdir(parents=True)
+    records = []
+    with running_mirror(mirror_root) as url:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
+        env.update(HF_ENDPOINT=url, HF_HOME=str(work / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1",
+                   PYTHONUNBUFFERED="1")
+        console.print(f"hub mirror at {url}, empty hub cache at {work / 'hf-home'}")
+        settings = ["--config", str(CONFIG), *overrides(size, runs_dir, steps)]
+        for name, command in (("train", ["train", *settings]), ("convert", ["convert", *settings]),
+                              ("serve check", ["serve", "check", *settings]), ("eval", ["eval", "run", *settings])):
+            record = run_stage(name, command, env, work / "logs" / f"{name.replace(' ', '-')}.log")
+            records.append(record)
+            if record["exit_code"] != 0:
+                break
+    summary = _summary(work, records)
+    (work / "rehearsal.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _print(summary)
+    return 0 if summary["passed"] else 1
+
+
+def _summary(work: Path, records: list[dict]) -> dict:
+    summary = {"stages": records, "passed": len(records) == 4 and all(r["exit_code"] == 0 for r in records)}
+    adapter = work / "adapter" / "manifest.json"
+    if adapter.is_file():
+        manifest = json.loads(adapter.read_text())
+        summary["trained_against"] = {k: manifest["base_model"]["trained_against"].get(k)
+                                      for k in ("repo", "commit", "quantized_in")}
+        summary["train"] = {k: manifest["results"].get(k) for k in
+                            ("steps", "validation_loss_before", "validation_loss_after", "peak_gpu_memory_gib")}
+    parity = work / "gguf" / "parity.json"
+    if parity.is_file():
+        report = json.loads(parity.read_text())
+        summary["parity"] = {"passed": report["passed"], "merge_bases": report.get("merge_bases", {}).get("vs_a")}
+    return summary
+
+
+def _print(summary: dict) -> None:
+    table = Table(title="rehearsal of the default config through the hub mirror")
+    for column in ("stage", "exit", "wall s", "peak RSS GiB"):
+        table.add_column(column)
+    for record in summary["stages"]:
+        table.add_row(record["stage"], str(record["exit_code"]), f"{record['wall_s']:.1f}", f"{record['peak_rss_gib']:.2f}")
+    console.print(table)
+    if "trained_against" in summary:
+        console.print(f"trained against {summary['trained_against']}")
+    console.print("[green]rehearsal passed[/]" if summary["passed"] else "[red]rehearsal failed[/]")
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.rehearse", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=("tiny", "8b"), default="tiny")
+    parser.add_argument("--runs-dir", type=Path, default=PROJECT_ROOT / "runs")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (tiny: 8, 8b: 30)")
+    args = parser.parse_args(argv)
+    if args.size == "8b":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--size 8b rehearses on a CUDA GPU; use --size tiny here")
+    return rehearse(args.size, args.runs_dir.resolve(), args.steps or (8 if args.size == "tiny" else 30))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
