@@ -124,7 +124,7 @@ def non_text_token_ids(tokenizer_dir: Path) -> list[int]:
     return [i for i in range(len(tokenizer)) if i in special or "\ufffd" in tokenizer.decode([i])]
 
 
-def build_model(shape: str, device: str, out: Path, text_head: bool = False) -> None:
+def build_model(shape: str, device: str, out: Path, text_head: bool = False, layers: int | None = None) -> None:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -141,7 +141,7 @@ def build_model(shape: str, device: str, out: Path, text_head: bool = False) -> 
         attention_bias=False,
         mlp_bias=False,
         torch_dtype="bfloat16",
-        **SHAPES[shape],
+        **{**SHAPES[shape], **({"num_hidden_layers": layers} if layers else {})},
     )
     torch.manual_seed(20261123)
     with torch.device(device):
@@ -178,6 +178,8 @@ def main() -> None:
     parser.add_argument("--text-head", action="store_true",
                         help="zero the output rows of byte fragments and special tokens, so that greedy "
                              "output is text (for serving benchmarks on random weights)")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="fewer decoder layers than the shape's (every layer keeps the real width)")
     args = parser.parse_args()
     out = args.out or tiny_model_dir()
     source = args.source or llama_cpp_source_dir()
@@ -195,10 +197,11 @@ def main() -> None:
                     raise SystemExit(f"missing {needed}: run `make setup` first")
             tokens, merges, first_added = read_vocab(vocab)
             build_tokenizer(tokens, merges, first_added, template_file.read_text(encoding="utf-8"), staging)
-        build_model(args.shape, args.device, staging, args.text_head)
+        build_model(args.shape, args.device, staging, args.text_head, args.layers)
         (staging / "BUILD.json").write_text(json.dumps({
             "what": "random-weight stand-in for deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
-            "shape": args.shape, **SHAPES[args.shape], "text_head": args.text_head,
+            "shape": args.shape, **SHAPES[args.shape], **({"num_hidden_layers": args.layers} if args.layers else {}),
+            "text_head": args.text_head,
         }, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,23 +62,53 @@ def overrides(size: str, runs_dir: Path, steps: int) -> list[str]:
             "eval.limit=5"]
 
 
+class PeakGpuMemory:
+    """Largest GPU memory in use on the machine while the block runs (nvidia-smi, once a second);
+    None without a GPU."""
+
+    def __init__(self) -> None:
+        self.peak_mib: int | None = None
+        self._stop = threading.Event()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            result = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                                    capture_output=True, text=True)
+            used = [int(line) for line in result.stdout.split() if line.strip().isdigit()]
+            if used:
+                self.peak_mib = max(self.peak_mib or 0, max(used))
+            self._stop.wait(1.0)
+
+    def __enter__(self) -> PeakGpuMemory:
+        self._thread = threading.Thread(target=self._sample, daemon=True) if shutil.which("nvidia-smi") else None
+        if self._thread:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        return False
+
+
 def run_stage(name: str, args: list[str], env: dict, log: Path) -> dict:
     console.print(f"[bold]{name}[/]: python -m {' '.join(args[:2])} ...")
     started = time.perf_counter()
-    with PeakMemory() as peak, open(log, "w") as handle:
+    with PeakMemory() as peak, PeakGpuMemory() as gpu, open(log, "w") as handle:
         result = subprocess.run([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, stdout=handle,
                                 stderr=subprocess.STDOUT)
     record = {"stage": name, "exit_code": result.returncode, "wall_s": round(time.perf_counter() - started, 1),
-              "peak_rss_gib": round(peak.peak / 2**30, 2), "log": str(log)}
+              "peak_rss_gib": round(peak.peak / 2**30, 2),
+              "peak_gpu_gib": round(gpu.peak_mib / 1024, 2) if gpu.peak_mib is not None else None, "log": str(log)}
     tail = log.read_text(errors="replace").splitlines()[-12:]
     console.print("\n".join(tail), markup=False, highlight=False)
     return record
 
 
-def rehearse(size: str, runs_dir: Path, steps: int) -> int:
-    mirror_root = assets_dir() / f"hub-mirror-{size}"
+def rehearse(size: str, runs_dir: Path, steps: int, mirror_root: Path, layers: int | None) -> int:
     with console.status(f"filling the hub mirror in {mirror_root}"):
-        fill(mirror_root, size, "cuda" if size == "8b" else "cpu")
+        fill(mirror_root, size, "cuda" if size == "8b" else "cpu", layers)
     work = runs_dir / "rehearsal"
     shutil.rmtree(work, ignore_errors=True)
     (work / "logs").mkdir(parents=True)
@@ -118,10 +149,12 @@ def _summary(work: Path, records: list[dict]) -> dict:
 
 def _print(summary: dict) -> None:
     table = Table(title="rehearsal of the default config through the hub mirror")
-    for column in ("stage", "exit", "wall s", "peak RSS GiB"):
+    for column in ("stage", "exit", "wall s", "peak RSS GiB", "peak GPU GiB"):
         table.add_column(column)
     for record in summary["stages"]:
-        table.add_row(record["stage"], str(record["exit_code"]), f"{record['wall_s']:.1f}", f"{record['peak_rss_gib']:.2f}")
+        gpu = record.get("peak_gpu_gib")
+        table.add_row(record["stage"], str(record["exit_code"]), f"{record['wall_s']:.1f}", f"{record['peak_rss_gib']:.2f}",
+                      "-" if gpu is None else f"{gpu:.2f}")
     console.print(table)
     if "trained_against" in summary:
         console.print(f"trained against {summary['trained_against']}")
@@ -135,13 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=("tiny", "8b"), default="tiny")
     parser.add_argument("--runs-dir", type=Path, default=PROJECT_ROOT / "runs")
     parser.add_argument("--steps", type=int, default=None, help="training steps (tiny: 8, 8b: 30)")
+    parser.add_argument("--mirror-root", type=Path, default=None, help="default: .assets/hub-mirror-<size>")
+    parser.add_argument("--layers", type=int, default=None, help="8b: fewer decoder layers than 32, same width")
     args = parser.parse_args(argv)
     if args.size == "8b":
         import torch
 
         if not torch.cuda.is_available():
             raise UserError("--size 8b rehearses on a CUDA GPU; use --size tiny here")
-    return rehearse(args.size, args.runs_dir.resolve(), args.steps or (8 if args.size == "tiny" else 30))
+    mirror_root = args.mirror_root or assets_dir() / f"hub-mirror-{args.size}"
+    return rehearse(args.size, args.runs_dir.resolve(), args.steps or (8 if args.size == "tiny" else 30),
+                    mirror_root.resolve(), args.layers)
 
 
 if __name__ == "__main__":

@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     fill_parser.add_argument("--root", required=True)
     fill_parser.add_argument("--size", choices=("tiny", "8b"), default="tiny")
     fill_parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to quantize the 4-bit mirror")
+    fill_parser.add_argument("--layers", type=int, default=None, help="8b: fewer decoder layers than 32, same width")
     args = parser.parse_args(argv)
     _log_to_stderr(getattr(args, "verbose", False))
     if args.command == "serve":
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from tools.hub_mirror.fill import fill
 
-        for repo in fill(Path(args.root), args.size, args.device):
+        for repo in fill(Path(args.root), args.size, args.device, args.layers):
             print(f"wrote {repo}")
         return index(args.root)
     return index(args.root)

@@ -7,6 +7,7 @@ rehearsal) or the 8B shape with random weights (a GPU host).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,29 +33,35 @@ def dataset_rows() -> dict[str, list[dict]]:
     return {"en": english, "zh": chinese, "en_mix": english + general, "zh_mix": chinese + general}
 
 
-def source_model(size: str, device: str, work: Path) -> Path:
-    """The weights the model repos are made from: the tiny model `make setup` builds, or an
-    8B-shaped model with random weights (built once under `work`)."""
+def source_model(size: str, device: str, work: Path, layers: int | None = None) -> Path:
+    """The weights the model repos are made from: the tiny model `make setup` builds, or a model
+    of the 8B's width with random weights (built once under `work`; `layers` fewer than its 32
+    where the disk cannot hold the full depth's repos, cache and exports)."""
+    tiny = tiny_model_dir()
     if size == "tiny":
-        source = tiny_model_dir()
-        if not (source / "model.safetensors").is_file():
-            raise UserError(f"{source} is missing: run `make setup` first")
-        return source
-    source = work / "random-8b"
+        if not (tiny / "model.safetensors").is_file():
+            raise UserError(f"{tiny} is missing: run `make setup` first")
+        return tiny
+    source = work / f"random-8b-{layers or 32}-layers"
     if not (source / "config.json").is_file():
-        subprocess.run([sys.executable, str(PROJECT_ROOT / "tools" / "build_tiny_model.py"), "--shape", "8b",
-                        "--device", device, "--text-head", "--out", str(source)], check=True)
+        command = [sys.executable, str(PROJECT_ROOT / "tools" / "build_tiny_model.py"), "--shape", "8b",
+                   "--device", device, "--text-head", "--out", str(source)]
+        if layers:
+            command += ["--layers", str(layers)]
+        if (tiny / "tokenizer.json").is_file():
+            command += ["--tokenizer-from", str(tiny)]
+        subprocess.run(command, check=True)
     return source
 
 
-def fill(root: Path, size: str = "tiny", device: str = "cpu") -> list[str]:
+def fill(root: Path, size: str = "tiny", device: str = "cpu", layers: int | None = None) -> list[str]:
     """Write every repo (skipping those already there) and return their ids."""
     from tools.write_exam_repos import WRITERS, write_exam_repos
 
     EXAM_REPOS = list(WRITERS)  # noqa: N806 - the exam repo ids, as write_exam_repos names them
 
     root.mkdir(parents=True, exist_ok=True)
-    source = source_model(size, device, root.parent / f".{root.name}-work")
+    source = source_model(size, device, root.parent / f".{root.name}-work", layers)
     written = []
     original = model_repos.repo_dir(root, "models", model_repos.R1_REPO)
     if not (original / "model.safetensors.index.json").is_file():
@@ -64,6 +71,8 @@ def fill(root: Path, size: str = "tiny", device: str = "cpu") -> list[str]:
     if not (mirror / "model.safetensors").is_file():
         model_repos.write_prequantized(original, mirror, device=device)
     written.append(model_repos.UNSLOTH_REPO)
+    if size != "tiny":  # the random weights now live in the original repo; their source is a second copy
+        shutil.rmtree(source, ignore_errors=True)
     dataset = model_repos.repo_dir(root, "datasets", model_repos.DATASET_REPO)
     if not (dataset / "README.md").is_file():
         model_repos.write_dataset(dataset, dataset_rows())
