@@ -84,20 +84,29 @@ def llama_cpp_scores(gguf: Path, items: list[Encoded], threads: int | None, gpu_
     import torch
 
     if not torch.cuda.is_initialized():
-        return _llama_cpp_scores(gguf, items, threads, gpu_layers, log)
+        return [torch.from_numpy(scores) for scores in _llama_cpp_scores(gguf, items, threads, gpu_layers, log)]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         try:
-            return pool.submit(_llama_cpp_scores, gguf, items, threads, gpu_layers, log).result()
+            scores = pool.submit(_llama_cpp_scores, gguf, items, threads, gpu_layers, log).result()
+            return [torch.from_numpy(score) for score in scores]
         except BrokenProcessPool:
             raise UserError(f"llama.cpp crashed while scoring {gguf.name}; its log: {log or 'not kept'}") from None
 
 
+def _completion_logprobs_numpy(logits: np.ndarray, item: Encoded) -> np.ndarray:
+    rows = logits[item.prompt_len - 1: len(item.ids) - 1].astype(np.float32)
+    shifted = rows - rows.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 def _llama_cpp_scores(gguf: Path, items: list[Encoded], threads: int | None, gpu_layers: int,
                       log: Path | None) -> list[np.ndarray]:
+    """In numpy, without torch: a process that loads llama.cpp's CUDA libraries and then torch's
+    (its own copies of the same CUDA libraries) segfaults."""
     from llama_cpp import Llama
 
     longest = max(len(item.ids) for item in items)
@@ -109,7 +118,7 @@ def _llama_cpp_scores(gguf: Path, items: list[Encoded], threads: int | None, gpu
         for item in items:
             model.reset()
             model.eval(item.ids)
-            out.append(completion_logprobs(np.array(model.scores[: len(item.ids)], dtype=np.float32), item))
+            out.append(_completion_logprobs_numpy(np.array(model.scores[: len(item.ids)], dtype=np.float32), item))
     finally:
         model.close()
     return out

@@ -106,12 +106,15 @@ def run_stage(name: str, args: list[str], env: dict, log: Path) -> dict:
     return record
 
 
-def rehearse(size: str, runs_dir: Path, steps: int, mirror_root: Path, layers: int | None) -> int:
+def rehearse(size: str, runs_dir: Path, steps: int, mirror_root: Path, layers: int | None,
+             resume: bool = False, until: str | None = None) -> int:
     with console.status(f"filling the hub mirror in {mirror_root}"):
         fill(mirror_root, size, "cuda" if size == "8b" else "cpu", layers)
     work = runs_dir / "rehearsal"
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "logs").mkdir(parents=True)
+    earlier = json.loads((work / "rehearsal.json").read_text()) if resume and (work / "rehearsal.json").is_file() else {}
+    if not resume:
+        shutil.rmtree(work, ignore_errors=True)
+    (work / "logs").mkdir(parents=True, exist_ok=True)
     records = []
     with running_mirror(mirror_root) as url:
         env = {key: value for key, value in os.environ.items() if not key.startswith("HF_")}
@@ -121,9 +124,14 @@ def rehearse(size: str, runs_dir: Path, steps: int, mirror_root: Path, layers: i
         settings = ["--config", str(CONFIG), *overrides(size, runs_dir, steps)]
         for name, command in (("train", ["train", *settings]), ("convert", ["convert", *settings]),
                               ("serve check", ["serve", "check", *settings]), ("eval", ["eval", "run", *settings])):
+            kept = next((r for r in earlier.get("stages", []) if r["stage"] == name and r["exit_code"] == 0), None)
+            if kept and name == "train":  # --resume: a finished training is kept (convert keeps its own steps)
+                console.print(f"[dim]{name}: kept from the earlier rehearsal[/]")
+                records.append(kept)
+                continue
             record = run_stage(name, command, env, work / "logs" / f"{name.replace(' ', '-')}.log")
             records.append(record)
-            if record["exit_code"] != 0:
+            if record["exit_code"] != 0 or name == until:
                 break
     summary = _summary(work, records)
     (work / "rehearsal.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -170,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="training steps (tiny: 8, 8b: 30)")
     parser.add_argument("--mirror-root", type=Path, default=None, help="default: .assets/hub-mirror-<size>")
     parser.add_argument("--layers", type=int, default=None, help="8b: fewer decoder layers than 32, same width")
+    parser.add_argument("--resume", action="store_true", help="keep an earlier rehearsal's finished training")
+    parser.add_argument("--until", choices=("train", "convert", "serve check"), default=None,
+                        help="stop after this stage (then --resume continues)")
     args = parser.parse_args(argv)
     if args.size == "8b":
         import torch
@@ -178,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("--size 8b rehearses on a CUDA GPU; use --size tiny here")
     mirror_root = args.mirror_root or assets_dir() / f"hub-mirror-{args.size}"
     return rehearse(args.size, args.runs_dir.resolve(), args.steps or (8 if args.size == "tiny" else 30),
-                    mirror_root.resolve(), args.layers)
+                    mirror_root.resolve(), args.layers, args.resume, args.until)
 
 
 if __name__ == "__main__":

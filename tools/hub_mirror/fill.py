@@ -68,7 +68,7 @@ def fill(root: Path, size: str = "tiny", device: str = "cpu", layers: int | None
         model_repos.write_original(source, original)
     written.append(model_repos.R1_REPO)
     mirror = model_repos.repo_dir(root, "models", model_repos.UNSLOTH_REPO)
-    if not (mirror / "model.safetensors").is_file():
+    if not any((mirror / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json")):
         model_repos.write_prequantized(original, mirror, device=device)
     written.append(model_repos.UNSLOTH_REPO)
     if size != "tiny":  # the random weights now live in the original repo; their source is a second copy
