@@ -50,7 +50,8 @@ def test_bad_training_inputs_stop_with_one_line(tmp_path):
     cases = [
         (["model.max_seq_length=200000"], "above"),
         (["model.id=no-such-org/no-such-model"], "cannot be loaded"),
-        (["lora.load_in_4bit=true"], "CUDA"),
+        (["train.backend=unsloth"], "needs a CUDA GPU"),
+        (["train.device=cuda"], "has none"),
         (["train.resume=true", "name=never-trained"], "no complete checkpoint"),
     ]
     for overrides, needle in cases:

@@ -634,6 +634,7 @@ simplified form; do not use it for patient care.
 | `medical_mc_train.jsonl` | {counts['medical_mc_train.jsonl']} | `id`, `question`, `options` (A-D), `answer`, `topic` |
 | `medical_mc_eval.jsonl` | {counts['medical_mc_eval.jsonl']} | `id`, `question`, `options` (A-D), `answer`, `topic` |
 | `general_replay.jsonl` | {counts['general_replay.jsonl']} | `instruction`, `output` |
+| `medical_o1_offline_zh.jsonl` | 12 | `Question`, `Complex_CoT`, `Response`, in Chinese (written by hand, not by the generator) |
 
 - `medical_o1_offline.jsonl`: supervised fine-tuning rows. About half are open-ended clinical
   questions (diagnosis, key finding, next step, first-line treatment, mechanism); the rest are
@@ -649,6 +650,9 @@ simplified form; do not use it for patient care.
   answers, short writing tasks, science and geography facts, simple code explanations).
 
 About 10% of vignettes omit age and sex ("A patient presents with ...").
+
+`medical_o1_offline_zh.jsonl` holds a few Chinese rows for the `zh` configs of the local hub
+mirror's stand-in of the data set (tools/hub_mirror/fill.py); the generator does not write it.
 """
 
 
