@@ -1,6 +1,6 @@
 """Rehearse the real run: the default config's hub ids, unchanged, through a local hub mirror.
 
-    python -m tools.rehearse [--size tiny|8b] [--runs-dir DIR] [--steps N]
+    python -m tools.rehearse [--size tiny|8b] [--runs-dir DIR] [--steps N] [key=value ...]
 
 The mirror (tools/hub_mirror) is filled with the repos the default config names, in their real
 layouts, served on 127.0.0.1, and every stage runs as a user runs it, with HF_ENDPOINT pointing
@@ -107,7 +107,7 @@ def run_stage(name: str, args: list[str], env: dict, log: Path) -> dict:
 
 
 def rehearse(size: str, runs_dir: Path, steps: int, mirror_root: Path, layers: int | None,
-             resume: bool = False, until: str | None = None) -> int:
+             resume: bool = False, until: str | None = None, extra: list[str] | None = None) -> int:
     with console.status(f"filling the hub mirror in {mirror_root}"):
         fill(mirror_root, size, "cuda" if size == "8b" else "cpu", layers)
     work = runs_dir / "rehearsal"
@@ -121,7 +121,7 @@ def rehearse(size: str, runs_dir: Path, steps: int, mirror_root: Path, layers: i
         env.update(HF_ENDPOINT=url, HF_HOME=str(work / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1",
                    PYTHONUNBUFFERED="1")
         console.print(f"hub mirror at {url}, empty hub cache at {work / 'hf-home'}")
-        settings = ["--config", str(CONFIG), *overrides(size, runs_dir, steps)]
+        settings = ["--config", str(CONFIG), *overrides(size, runs_dir, steps), *(extra or [])]
         for name, command in (("train", ["train", *settings]), ("convert", ["convert", *settings]),
                               ("serve check", ["serve", "check", *settings]), ("eval", ["eval", "run", *settings])):
             kept = next((r for r in earlier.get("stages", []) if r["stage"] == name and r["exit_code"] == 0), None)
@@ -181,7 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="keep an earlier rehearsal's finished training")
     parser.add_argument("--until", choices=("train", "convert", "serve check"), default=None,
                         help="stop after this stage (then --resume continues)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="more config overrides, after the rehearsal's own (e.g. eval.limit=2)")
     args = parser.parse_args(argv)
+    if bad := [item for item in args.overrides if "=" not in item]:
+        raise UserError(f"not a key=value override: {bad[0]}")
     if args.size == "8b":
         import torch
 
@@ -189,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("--size 8b rehearses on a CUDA GPU; use --size tiny here")
     mirror_root = args.mirror_root or assets_dir() / f"hub-mirror-{args.size}"
     return rehearse(args.size, args.runs_dir.resolve(), args.steps or (8 if args.size == "tiny" else 30),
-                    mirror_root.resolve(), args.layers, args.resume, args.until)
+                    mirror_root.resolve(), args.layers, args.resume, args.until, args.overrides)
 
 
 if __name__ == "__main__":
