@@ -83,3 +83,17 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci and "make test" in readme
+
+
+def test_one_command_dispatches_every_verb_with_one_grammar(tmp_path):
+    listed = run_cli("r1med", "--help")
+    assert listed.returncode == 0
+    for verb in ("train", "grpo", "convert", "serve", "chat", "check", "eval", "bench"):
+        assert f"\n{verb} " in listed.stdout
+    unknown = run_cli("r1med", "deploy")
+    assert unknown.returncode == 2 and "unknown verb 'deploy'" in unknown.stderr
+    for verb in ("train", "grpo", "convert", "serve", "chat", "check"):
+        result = run_cli("r1med", verb, "--config", str(tmp_path / "missing.yaml"))
+        assert_user_error(result, "missing.yaml")
+    tasks = run_cli("r1med", "eval", "tasks", "--config", str(TINY))
+    assert tasks.returncode == 0 and "offline_mc" in tasks.stdout
