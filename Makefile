@@ -1,7 +1,10 @@
 # Fine-tune-to-serve pipeline for R1 reasoning models.
 #   make demo            offline, CPU: tiny model, train -> convert -> serve -> eval
-#   make test            what CI runs (sets itself up on a fresh machine)
-#   make train convert serve         the real run on a CUDA GPU (CONFIG=... picks another)
+#   make demo-real       the same on real weights (SmolLM2-135M-Instruct) and real exam questions
+#   make test            what CI runs (sets itself up on a fresh machine); make test-unit: the fast tier
+#   make rehearse        the default config's hub ids through a local hub mirror, end to end
+#   make train convert serve eval    the real run on a CUDA GPU (CONFIG=... picks another)
+#   docs/: stages.md, gpu.md, gpu-host.md, offline-assets.md, troubleshooting.md
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -22,9 +25,12 @@ NODE_RANK ?= 0
 MASTER_ADDR ?= 127.0.0.1
 MASTER_PORT ?= 29500
 TRAIN_LAUNCH := $(if $(GPUS),$(BIN)/torchrun --nproc_per_node $(GPUS) --nnodes $(NNODES) --node_rank $(NODE_RANK) \
-	--master_addr $(MASTER_ADDR) --master_port $(MASTER_PORT) -m train,$(BIN)/python -m train)
+	--master_addr $(MASTER_ADDR) --master_port $(MASTER_PORT) -m r1med train,$(BIN)/r1med train)
 export PYTHONUNBUFFERED := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
+# hf-xet's high-performance mode (all cores and more bandwidth) for the multi-GB downloads;
+# HF_ENDPOINT, HF_HOME and HF_TOKEN pass through from the environment unchanged
+export HF_XET_HIGH_PERFORMANCE ?= 1
 
 # llama-cpp-python builds llama.cpp from source; its multimodal library is not used here and
 # skipping it halves the build (about 3 minutes on 2 cores). On x86 the CPU code is built for
@@ -45,10 +51,10 @@ LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(LLAMA_CPU_ARGS)
 EXTRAS := dev
 endif
 
-.PHONY: setup assets demo demo-real rehearse train grpo convert serve chat eval compare test lint bench clean clean-runs help
+.PHONY: setup assets demo demo-real rehearse test-unit train grpo convert serve chat eval compare test lint bench clean clean-runs help
 
 help:
-	@sed -n '1,5p' Makefile
+	@sed -n '1,8p' Makefile
 
 setup: $(VENV)/.installed assets
 
@@ -76,35 +82,35 @@ assets: $(VENV)/.installed
 		$(BIN)/python -m tools.gguf_to_hf .assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf .assets/smollm2-135m-instruct
 
 demo: setup
-	$(BIN)/python -m train --config $(TINY) $(ARGS)
-	$(BIN)/python -m convert --config $(TINY) $(ARGS)
-	$(BIN)/python -m serve check --config $(TINY) $(ARGS)
-	$(BIN)/python -m eval demo --config $(TINY) $(ARGS)
+	$(BIN)/r1med train --config $(TINY) $(ARGS)
+	$(BIN)/r1med convert --config $(TINY) $(ARGS)
+	$(BIN)/r1med check --config $(TINY) $(ARGS)
+	$(BIN)/r1med eval demo --config $(TINY) $(ARGS)
 
 # The same on real weights (SmolLM2-135M-Instruct) and real exam questions
 demo-real: setup
-	$(BIN)/python -m train --config $(SMOLLM2) $(ARGS)
-	$(BIN)/python -m convert --config $(SMOLLM2) $(ARGS)
-	$(BIN)/python -m serve check --config $(SMOLLM2) $(ARGS)
-	$(BIN)/python -m eval demo --config $(SMOLLM2) $(ARGS)
+	$(BIN)/r1med train --config $(SMOLLM2) $(ARGS)
+	$(BIN)/r1med convert --config $(SMOLLM2) $(ARGS)
+	$(BIN)/r1med check --config $(SMOLLM2) $(ARGS)
+	$(BIN)/r1med eval demo --config $(SMOLLM2) $(ARGS)
 
 train: setup
 	$(TRAIN_LAUNCH) --config $(CONFIG) $(RESUME_ARG) $(ARGS)
 
 grpo: setup
-	$(BIN)/python -m train grpo --config $(CONFIG) $(RESUME_ARG) $(ARGS)
+	$(BIN)/r1med grpo --config $(CONFIG) $(RESUME_ARG) $(ARGS)
 
 convert: setup
-	$(BIN)/python -m convert --config $(CONFIG) $(ARGS)
+	$(BIN)/r1med convert --config $(CONFIG) $(ARGS)
 
 serve: setup
-	$(BIN)/python -m serve --config $(CONFIG) $(ARGS)
+	$(BIN)/r1med serve --config $(CONFIG) $(ARGS)
 
 chat: setup
-	$(BIN)/python -m serve chat --config $(CONFIG) $(ARGS)
+	$(BIN)/r1med chat --config $(CONFIG) $(ARGS)
 
 eval: setup
-	$(BIN)/python -m eval run --config $(CONFIG) $(ARGS)
+	$(BIN)/r1med eval run --config $(CONFIG) $(ARGS)
 
 # The default config's hub ids, unchanged but for sizes and steps, through a local hub mirror
 rehearse: setup
@@ -114,11 +120,15 @@ test: setup
 	@bash tools/test_deps.sh
 	$(BIN)/python -m pytest $(ARGS)
 
+# The fast tier: no test that trains, converts or serves a model (tests marked slow)
+test-unit: setup
+	$(BIN)/python -m pytest -m "not slow" -q $(ARGS)
+
 lint: setup
 	$(BIN)/python -m ruff check .
 
 bench: setup
-	$(BIN)/python -m bench --config $(TINY) $(ARGS)
+	$(BIN)/r1med bench --config $(TINY) $(ARGS)
 
 clean-runs:
 	rm -rf runs
