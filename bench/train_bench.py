@@ -25,7 +25,7 @@ from common.config import load_config
 from common.layout import PROJECT_ROOT
 
 # Llama-3.1-8B: about 6 x 7.5e9 FLOPs per token with recomputation at the ~790 TFLOP/s a dense
-# bf16 matmul reaches on an H100/H200 (DESIGN.md): about 16,000 tokens/s is the physical bound.
+# bf16 matmul reaches on an H100/H200: about 16,000 tokens/s is the physical bound.
 BOUND_TOKENS_PER_S = {"8b": 16_000}
 EPOCH_ROWS = 19704  # medical-o1 `en`
 MEAN_ROW_TOKENS = 737

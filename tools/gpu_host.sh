@@ -22,6 +22,10 @@ case "${1:?install|start|stop|wait}" in
       mkdir -p /tmp/assets/tiny-r1-llama && tar xzf .gpu/tiny-tok.tgz -C /tmp/assets/tiny-r1-llama --strip-components 1
     fi
     [ -f .gpu/exams.tgz ] && mkdir -p /tmp/assets && tar xzf .gpu/exams.tgz -C /tmp/assets  # make setup's exams
+    # llama.cpp's converter and gguf-py as make setup unpacks them, for a host given a prebuilt
+    # llama-cpp-python (llama-cpp-python.tgz, its installed package) instead of the source to build
+    [ -f .gpu/llama-cpp-converter.tgz ] && mkdir -p /tmp/assets && tar xzf .gpu/llama-cpp-converter.tgz -C /tmp/assets
+    [ -f .gpu/llama-cpp-python.tgz ] && tar xzf .gpu/llama-cpp-python.tgz -C "$site" && echo "unpacked a prebuilt llama-cpp-python"
     if [ -f .gpu/llama-cpp-python-src.tgz ] && [ ! -f "$jobs/llama.log" ]; then  # once per host
       rm -rf /tmp/llama-src && mkdir -p /tmp/llama-src && tar xzf .gpu/llama-cpp-python-src.tgz -C /tmp/llama-src
       src=$(ls -d /tmp/llama-src/llama_cpp_python-*/)

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Bundles for a GPU host without network (docs/gpu-host.md), made here where pip works. The host is
+# expected to have CPython 3.12 and torch, transformers, peft, accelerate, numpy; the bundles add the
+# rest. Each is one .tgz for tools/gpu_host.sh install; a device runner that carries at most ~64 MiB
+# per call takes train-* in one call and the others in another.
+#   bash tools/gpu_bundle.sh train       .gpu/train-kernels.tgz (bitsandbytes), .gpu/train-libs.tgz (unsloth, trl, datasets, ...)
+#   bash tools/gpu_bundle.sh serve       .gpu/serve-libs.tgz (llama-cpp-python's server dependencies, the openai client)
+#   bash tools/gpu_bundle.sh llama-src   .gpu/llama-cpp-python-src.tgz: the pinned sdist, built on the host with CUDA
+#   bash tools/gpu_bundle.sh llama-cpu   .gpu/llama-cpp-python.tgz: the pinned version built here for any x86-64 with
+#                                        AVX2 (no CUDA; for hosts where the CUDA build's minutes are not available)
+#   bash tools/gpu_bundle.sh assets      .gpu/llama-cpp-converter.tgz, .gpu/exams.tgz, .gpu/tiny-tok.tgz from .assets/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=.gpu; mkdir -p "$out"
+version=$(sed -n 's/^LLAMA_CPP_PYTHON_VERSION := //p' Makefile)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+# wheels for the host's interpreter, whatever this machine runs
+host_wheels=(--no-deps --only-binary=:all: --python-version 3.12 --implementation cp
+             --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
+pack() {  # pack NAME DIR
+  find "$2" -name __pycache__ -type d -prune -exec rm -rf {} +
+  tar czf "$out/$1.tgz" -C "$2" . && ls -la "$out/$1.tgz"
+}
+case "${1:?train|serve|llama-src|llama-cpu|assets}" in
+  train)
+    python3 -m pip install -q "${host_wheels[@]}" --target "$tmp/kernels" "bitsandbytes==0.50.2"
+    # only the CUDA runtimes the host's torch can ask for (default: CUDA 13): a tenth of the size
+    keep=${BNB_CUDA:-"130 132"}
+    for lib in "$tmp"/kernels/bitsandbytes/libbitsandbytes_{cuda,rocm,xpu}*.so; do
+      [[ " $keep " == *" $(basename "$lib" .so | sed 's/.*_cuda//') "* ]] || rm -f "$lib"
+    done
+    pack train-kernels "$tmp/kernels"
+    python3 -m pip install -q "${host_wheels[@]}" --target "$tmp/libs" \
+      unsloth==2026.10.9 unsloth-zoo==2026.10.9 trl==1.15.0 "datasets<5" dill multiprocess liger-kernel \
+      cut-cross-entropy msgspec tyro docstring-parser typeguard shtab torchao structlog json5 nest-asyncio gguf
+    rm -rf "$tmp/libs/bin" "$tmp/libs/studio" "$tmp/libs/test"
+    pack train-libs "$tmp/libs" ;;
+  serve)
+    python3 -m pip install -q "${host_wheels[@]}" --target "$tmp/serve" \
+      fastapi starlette uvicorn sse-starlette starlette-context pydantic pydantic-core pydantic-settings \
+      annotated-types typing-inspection python-dotenv openai distro jiter diskcache sniffio httpx httpcore \
+      h11 anyio annotated-doc
+    rm -rf "$tmp/serve/bin"
+    pack serve-libs "$tmp/serve" ;;
+  llama-src)
+    python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" "llama-cpp-python==$version"
+    tar xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp"
+    src=$(ls -d "$tmp"/llama_cpp_python-*/)
+    rm -rf "$src/vendor/llama.cpp/docs" "$src/vendor/llama.cpp/benches" "$src"/vendor/llama.cpp/models/*.gguf*
+    tar czf "$out/llama-cpp-python-src.tgz" -C "$tmp" "$(basename "$src")" && ls -la "$out/llama-cpp-python-src.tgz" ;;
+  llama-cpu)
+    # llama-cpp-python loads llama.cpp through ctypes: its wheel fits any CPython 3
+    CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+      python3 -m pip wheel -q --no-deps --no-cache-dir -w "$tmp/wheel" "llama-cpp-python==$version"
+    python3 -m pip install -q --no-deps --target "$tmp/site" "$tmp"/wheel/llama_cpp_python-*.whl
+    rm -rf "$tmp/site/bin"
+    pack llama-cpp-python "$tmp/site" ;;
+  assets)
+    for needed in ".assets/llama.cpp-$version" .assets/exams .assets/tiny-r1-llama/tokenizer.json; do
+      [ -e "$needed" ] || { echo "missing $needed: run make setup first" >&2; exit 2; }
+    done
+    tar czf "$out/llama-cpp-converter.tgz" -C .assets "llama.cpp-$version"
+    tar czf "$out/exams.tgz" -C .assets exams
+    tar czf "$out/tiny-tok.tgz" -C .assets tiny-r1-llama/tokenizer.json tiny-r1-llama/tokenizer_config.json \
+      tiny-r1-llama/chat_template.jinja
+    ls -la "$out"/llama-cpp-converter.tgz "$out"/exams.tgz "$out"/tiny-tok.tgz ;;
+  *) echo "unknown bundle: $1 (train|serve|llama-src|llama-cpu|assets)" >&2; exit 2 ;;
+esac
