@@ -29,6 +29,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, APIRouter
 from llama_cpp.server.types import CreateChatCompletionRequest, CreateCompletionRequest
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException  # FastAPI raises this for bad bodies
 
 from common.reasoning import ThinkStreamSplitter, split_reasoning
 from serve.detokenizer import install as install_detokenizer
@@ -72,7 +73,7 @@ def _route_class():
             async def guarded(request: Request):
                 try:
                     return await handler(request)
-                except (HTTPException, RequestValidationError):
+                except (StarletteHTTPException, RequestValidationError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - every error becomes an OpenAI error body
                     body = None
@@ -181,6 +182,25 @@ def _event_stream(body, llama_call, kwargs):
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+class UnsupportedParameter(HTTPException):
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, detail=detail)
+
+
+def check_sampling(body) -> None:
+    """Values llama.cpp would take silently and answer with something else are refused: a
+    negative temperature samples greedily, top_p 0 likewise, and one choice comes back for any n."""
+    if hasattr(body, "messages") and not body.messages:
+        raise HTTPException(400, detail="messages must hold at least one message")
+    if body.temperature is not None and not 0 <= body.temperature <= 2:
+        raise HTTPException(400, detail="temperature must be between 0 and 2")
+    if body.top_p is not None and not 0 < body.top_p <= 1:
+        raise HTTPException(400, detail="top_p must be above 0 and at most 1")
+    if (getattr(body, "n", None) or 1) > 1:
+        raise UnsupportedParameter("n above 1 is not supported by this server; send n requests (they are cheap: the "
+                                   "prompt is cached)")
+
+
 def create_server_app(options: ServeOptions) -> FastAPI:
     import llama_cpp
     from llama_cpp.server import app as lcpp
@@ -216,6 +236,7 @@ def create_server_app(options: ServeOptions) -> FastAPI:
             raise HTTPException(400, detail=f"max_tokens must be between 1 and the context size {options.n_ctx}")
         if not options.logprobs and (getattr(body, "logprobs", None) or getattr(body, "top_logprobs", None)):
             raise HTTPException(400, detail="logprobs are off on this server; start it with serve.logprobs=true")
+        check_sampling(body)
         # R1's recommended sampling; no repetition penalty (llama-cpp-python's request default is 1.1,
         # which neither DeepSeek's advice nor vLLM applies, and which costs 25% of generation speed on CPU)
         defaults = {"temperature": options.temperature, "top_p": options.top_p, "max_tokens": options.max_tokens,
@@ -258,12 +279,14 @@ def create_server_app(options: ServeOptions) -> FastAPI:
         return openai_error(400, f"invalid request: {first.get('msg', 'malformed body')}" +
                             (f" ({where})" if where else ""), param=where or None)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 401:
             return openai_error(401, "invalid API key", code="invalid_api_key")
         if exc.status_code == 404:
             return openai_error(404, str(exc.detail), code="model_not_found", param="model")
+        if isinstance(exc, UnsupportedParameter):
+            return openai_error(400, str(exc.detail), code="unsupported_parameter", param="n")
         return openai_error(exc.status_code, str(exc.detail))
 
     return app

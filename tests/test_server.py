@@ -82,7 +82,13 @@ def test_r1_sampling_defaults_apply_when_the_request_sets_none(server):
     ({"messages": QUESTION, "max_tokens": 10**7}, None, 400, None),
     ({"messages": QUESTION, "max_tokens": 4, "logprobs": True, "top_logprobs": 2}, None, 400, None),
     ({"messages": [{"role": "user", "content": "fever " * 3000}], "max_tokens": 8}, None, 400, "context_length_exceeded"),
-])
+    (None, '{"messages": [{"role": "user", "content": "fi\xe8vre"}]}'.encode("latin-1"), 400, None),
+    ({"messages": []}, None, 400, None),
+    ({"messages": QUESTION, "temperature": -1}, None, 400, None),
+    ({"messages": QUESTION, "top_p": 0}, None, 400, None),
+    ({"messages": QUESTION, "max_tokens": 4, "n": 3}, None, 400, "unsupported_parameter"),
+], ids=["malformed_json", "unknown_model", "max_tokens_negative", "max_tokens_over_context", "logprobs_off",
+        "over_context", "not_utf8", "no_messages", "negative_temperature", "zero_top_p", "n_above_1"])
 def test_bad_requests_get_openai_errors_and_the_server_keeps_serving(server, body, raw, status, code):
     response = post(server, "/v1/chat/completions", body, raw=raw)
     assert response.status_code == status, response.text
