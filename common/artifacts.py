@@ -113,6 +113,10 @@ def write_manifest(folder: Path, stage: str, body: dict[str, Any]) -> dict[str, 
         "versions": library_versions(),
         **body,
     }
+    from common.manifests import SCHEMAS
+
+    if stage in SCHEMAS:  # the contract the next stage reads; a writer that breaks it fails here, not there
+        SCHEMAS[stage].model_validate(manifest)
     atomic_write_json(manifest_path(folder), manifest)
     return manifest
 

@@ -278,6 +278,11 @@ class RunConfig(Section):
     def source_file(self) -> str | None:
         return self._source_file
 
+    @property
+    def served_model_name(self) -> str:
+        """The model name the server answers to and eval asks for: one place, for both."""
+        return self.serve.model_name or self.name
+
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
         if self.data.replay and self.data.replay.ratio > 0 and not self.data.replay.source:

@@ -22,6 +22,7 @@ import torch
 from safetensors import safe_open
 
 from common.errors import UserError
+from common.manifests import TrainedAgainst
 
 # Tensors bitsandbytes stores beside a packed 4-bit weight `<module>.weight`.
 QUANT_STATE_SUFFIXES = (".absmax", ".quant_map", ".nested_absmax", ".nested_quant_map",
@@ -126,24 +127,18 @@ def model_config(model_dir: Path) -> dict:
     return config
 
 
-def trained_against(manifest: dict, fetch) -> BaseWeights:
-    """The weights the adapter was trained on, from its train manifest. `fetch(repo, commit)`
-    returns the local folder of a model (the hub cache, a mirror, or a path)."""
-    base = manifest.get("base_model", {})
-    record = base.get("trained_against")
-    if record is None:
-        raise UserError("the adapter manifest does not say which weights it was trained against (written by "
-                        "an older version); train it again")
-    folder = fetch(record.get("repo") or record["dir"], record.get("commit"))
-    where = record.get("quantized_in")
-    modules = frozenset(record.get("quantized_modules") or ())
-    label = f"{record.get('repo') or record['dir']}@{(record.get('commit') or 'local')[:12]}"
-    if where == "repo":
-        return BaseWeights(folder, stored_4bit=True, description=f"{label}, stored 4-bit weights dequantized")
-    if where == "load":
-        return BaseWeights(folder, round_trip=modules, quantization=record.get("quantization") or {},
-                           description=f"{label}, {len(modules)} modules through NF4 and back as at load time")
-    return BaseWeights(folder, description=f"{label}, as stored")
+def trained_against(record: TrainedAgainst, fetch) -> BaseWeights:
+    """The weights the adapter was trained on, from its train manifest's record. `fetch(repo,
+    commit)` returns the local folder of a model (the hub cache, a mirror, or a path)."""
+    folder = fetch(record.source, record.commit)
+    if record.quantized_in == "repo":
+        return BaseWeights(folder, stored_4bit=True, description=f"{record.label}, stored 4-bit weights dequantized")
+    if record.quantized_in == "load":
+        modules = frozenset(record.quantized_modules)
+        settings = record.quantization.model_dump() if record.quantization else {}
+        return BaseWeights(folder, round_trip=modules, quantization=settings,
+                           description=f"{record.label}, {len(modules)} modules through NF4 and back as at load time")
+    return BaseWeights(folder, description=f"{record.label}, as stored")
 
 
 def original(folder: Path, label: str) -> BaseWeights:

@@ -11,7 +11,6 @@ from rich.console import Console
 from common.artifacts import (
     atomic_write_json,
     atomic_write_text,
-    read_manifest,
     require_free_disk,
     sha256_tree,
     write_manifest,
@@ -20,6 +19,7 @@ from common.config import RunConfig, config_as_dict
 from common.errors import UserError
 from common.hub import fetch_model
 from common.layout import LLAMA_CPP_PYTHON_VERSION, RunLayout
+from common.manifests import AdapterManifest, read_adapter_manifest
 from convert import base_weights, gguf_export, parity
 from convert.base_weights import BaseWeights
 from convert.ladder import LadderInputs, print_ladder, run_ladder
@@ -86,19 +86,19 @@ class MergeBases:
     """The two weights a QLoRA adapter can be merged onto: the ones it was trained against
     (4-bit weights dequantized) and its 16-bit original; for a 16-bit adapter they are one."""
 
-    def __init__(self, config: RunConfig, manifest: dict) -> None:
+    def __init__(self, config: RunConfig, manifest: AdapterManifest) -> None:
         self.config = config
-        self.manifest = manifest
-        self.trained = base_weights.trained_against(manifest, _fetch_dir)
-        self.quantized = bool(manifest["base_model"]["trained_against"].get("quantized_in"))
+        self.base_model = manifest.base_model
+        record = manifest.base_model.require_trained_against("train it again")
+        self.trained = base_weights.trained_against(record, _fetch_dir)
+        self.quantized = record.quantized_in is not None
         self._original: BaseWeights | None = None
 
     def original(self) -> BaseWeights:
         if not self.quantized:
             return self.trained
         if self._original is None:
-            base = self.manifest["base_model"]
-            folder = _fetch_dir(self.config.model.id, base.get("commit") or self.config.model.revision)
+            folder = _fetch_dir(self.config.model.id, self.base_model.commit or self.config.model.revision)
             self._original = base_weights.original(folder, self.config.model.id)
         return self._original
 
@@ -119,9 +119,9 @@ def _fetch_dir(repo: str, commit: str | None) -> Path:
     return fetch_model(repo, commit).dir
 
 
-def _check_adapter(config: RunConfig, layout: RunLayout) -> dict:
-    manifest = read_manifest(layout.adapter, "train", "run `make train` first (or the training was interrupted)")
-    trained_on = manifest.get("base_model", {}).get("id")
+def _check_adapter(config: RunConfig, layout: RunLayout) -> AdapterManifest:
+    manifest = read_adapter_manifest(layout.adapter, "run `make train` first (or the training was interrupted)")
+    trained_on = manifest.base_model.id
     if trained_on != config.model.id:
         raise UserError(f"the adapter in {layout.adapter} was trained on {trained_on!r}, "
                         f"but the config's model.id is {config.model.id!r}")

@@ -131,7 +131,7 @@ def run_eval(config: RunConfig, config_file: str, overrides: list[str], endpoint
         with console.status("starting the serve stage"), LocalServer(config_file, overrides,
                                                                      timeout_s=config.serve.startup_timeout_s,
                                                                      log_file=folder / "serve.log") as server:
-            endpoint, model = f"{server.url}/v1", config.serve.model_name or config.name
+            endpoint, model = f"{server.url}/v1", config.served_model_name
             timing = _generate(items, config, Endpoint(endpoint, model, api_key, config.eval.timeout_s,
                                                         config.eval.retries), sampling, generations)
     count_tokens, counting = token_counter(config)

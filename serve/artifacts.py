@@ -6,14 +6,10 @@ import json
 import os
 from pathlib import Path
 
-from common.artifacts import read_manifest
 from common.config import RunConfig
 from common.errors import UserError
 from common.layout import RunLayout
-
-
-def model_name(config: RunConfig) -> str:
-    return config.serve.model_name or config.name
+from common.manifests import read_convert_manifest
 
 
 def api_key(config: RunConfig) -> str | None:
@@ -32,13 +28,13 @@ def gguf_to_serve(config: RunConfig) -> Path:
     if (layout.gguf_dir / "failed-manifest.json").is_file() and not (layout.gguf_dir / "manifest.json").is_file():
         raise UserError(f"{layout.gguf_dir}: convert's parity check failed, so its GGUFs are not served "
                         f"(see {layout.parity}); set serve.gguf to serve a file anyway")
-    manifest = read_manifest(layout.gguf_dir, "convert", "run `make convert` first")
-    entry = manifest.get("artifacts", {}).get(config.serve.quant)
+    manifest = read_convert_manifest(layout.gguf_dir, "run `make convert` first")
+    entry = manifest.artifacts.get(config.serve.quant)
     if entry is None:
-        made = ", ".join(manifest.get("artifacts", {})) or "none"
+        made = ", ".join(manifest.artifacts) or "none"
         raise UserError(f"serve.quant {config.serve.quant} was not produced by convert (made: {made}); "
                         f"add it to convert.quant_types or pick one of those")
-    path = layout.gguf_dir / entry["file"]
+    path = layout.gguf_dir / entry.file
     if not path.is_file():
         raise UserError(f"{path} is listed in the convert manifest but missing")
     return path

@@ -10,7 +10,7 @@ from common.config import RunConfig
 from common.endpoint import LocalServer
 from common.errors import UserError
 from common.layout import RunLayout
-from serve.artifacts import api_key, gguf_to_serve, model_name
+from serve.artifacts import api_key, gguf_to_serve
 
 QUESTION = ("A 58-year-old man has crushing chest pain and ST elevation in leads II, III and aVF. "
             "What is the most likely diagnosis?")
@@ -24,14 +24,14 @@ def run_check(config: RunConfig, config_file: str, overrides: list[str]) -> int:
     with LocalServer(config_file, overrides, timeout_s=config.serve.startup_timeout_s,
                      log_file=layout.root / "serve-check.log") as server:
         client = OpenAI(base_url=f"{server.url}/v1", api_key=api_key(config) or "none", timeout=120)
-        reply = client.chat.completions.create(model=model_name(config), max_tokens=160,
+        reply = client.chat.completions.create(model=config.served_model_name, max_tokens=160,
                                                messages=[{"role": "user", "content": QUESTION}])
         message = reply.choices[0].message
         reasoning = getattr(message, "reasoning_content", None)
         if reasoning is None:
             raise UserError("the server's reply has no reasoning_content field")
         pieces = {"reasoning": 0, "content": 0}
-        stream = client.chat.completions.create(model=model_name(config), max_tokens=64, stream=True,
+        stream = client.chat.completions.create(model=config.served_model_name, max_tokens=64, stream=True,
                                                 messages=[{"role": "user", "content": QUESTION}])
         for chunk in stream:
             delta = chunk.choices[0].delta if chunk.choices else None

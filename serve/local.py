@@ -10,7 +10,7 @@ from rich.console import Console
 
 from common.config import RunConfig
 from common.errors import UserError
-from serve.artifacts import api_key, curl_example, gguf_to_serve, model_name
+from serve.artifacts import api_key, curl_example, gguf_to_serve
 from serve.openai_server import ServeOptions, create_server_app
 
 
@@ -40,7 +40,7 @@ def server_threads() -> int:
 
 def serve_options(config: RunConfig) -> ServeOptions:
     return ServeOptions(
-        gguf=str(gguf_to_serve(config)), model_name=model_name(config), n_ctx=config.serve.n_ctx,
+        gguf=str(gguf_to_serve(config)), model_name=config.served_model_name, n_ctx=config.serve.n_ctx,
         n_gpu_layers=config.serve.n_gpu_layers, n_threads=config.serve.n_threads or server_threads(),
         api_key=api_key(config), temperature=config.sampling.temperature, top_p=config.sampling.top_p,
         max_tokens=config.sampling.max_tokens, logprobs=config.serve.logprobs,

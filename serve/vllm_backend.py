@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 
-from common.artifacts import read_manifest
 from common.config import RunConfig
 from common.errors import UserError
 from common.layout import RunLayout
-from serve.artifacts import adapter_rank, api_key, curl_example, model_name
+from common.manifests import AdapterManifest, read_adapter_manifest, read_merge_manifest
+from serve.artifacts import adapter_rank, api_key, curl_example
 
 # Ranks vLLM accepts for --max-lora-rank; its default (16) refuses larger adapters.
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -33,12 +33,12 @@ def vllm_command(config: RunConfig, executable: str = "vllm") -> list[str]:
     """The exact `vllm serve` command line for this run (no side effects beyond reading manifests)."""
     layout = RunLayout.for_run(config.runs_dir, config.name)
     settings = config.serve.vllm
-    name = model_name(config)
+    name = config.served_model_name
     if settings.source == "merged":
-        read_manifest(layout.merged, "merge", "run `make convert` first (it writes the merged model)")
+        read_merge_manifest(layout.merged, "run `make convert` first (it writes the merged model)")
         command = [executable, "serve", str(layout.merged), "--served-model-name", name]
     else:
-        command = [executable, "serve", *_adapter_base_args(read_manifest(layout.adapter, "train", "run `make train` first")),
+        command = [executable, "serve", *_adapter_base_args(read_adapter_manifest(layout.adapter, "run `make train` first")),
                    "--enable-lora", "--lora-modules", f"{name}={layout.adapter}", "--max-lora-rank",
                    str(settings.max_lora_rank or lora_rank_for(adapter_rank(layout.adapter)))]
     command += [
@@ -54,23 +54,21 @@ def vllm_command(config: RunConfig, executable: str = "vllm") -> list[str]:
     return command + list(settings.extra_args)
 
 
-def _adapter_base_args(manifest: dict) -> list[str]:
+def _adapter_base_args(manifest: AdapterManifest) -> list[str]:
     """The base vLLM loads under the adapter: exactly the weights it was trained against. A QLoRA
     adapter trained on a pre-quantized repo gets that repo, loaded 4-bit by bitsandbytes as in
     training; one trained on weights quantized while loading cannot be served that way (vLLM's
     own quantization of the original is not the one it was trained against)."""
-    record = manifest.get("base_model", {}).get("trained_against")
-    if record is None:
-        raise UserError("the adapter manifest does not say which weights it was trained against; serve the merged "
-                        "model (serve.vllm.source=merged) or train it again")
-    if record.get("quantized_in") == "load":
+    record = manifest.base_model.require_trained_against("serve the merged model (serve.vllm.source=merged) "
+                                                         "or train it again")
+    if record.quantized_in == "load":
         raise UserError("this QLoRA adapter was trained on weights quantized while loading, which vLLM cannot "
                         "reproduce; serve the merged model (serve.vllm.source=merged)")
-    base = record.get("repo") or record["dir"]
+    base = record.source
     args = [base, "--served-model-name", Path(base).name]
-    if record.get("repo") and record.get("commit"):
-        args += ["--revision", record["commit"]]
-    if record.get("quantized_in") == "repo":
+    if record.repo and record.commit:
+        args += ["--revision", record.commit]
+    if record.quantized_in == "repo":
         args += ["--quantization", "bitsandbytes"]
     return args
 
@@ -104,7 +102,7 @@ def run_vllm(config: RunConfig) -> int:
     process = subprocess.Popen(command, env=vllm_environment(os.environ))
     try:
         _wait_until_healthy(process, url, config.serve.startup_timeout_s)
-        print(f"\nvLLM is serving {model_name(config)} at {url}/v1\n{curl_example(url, model_name(config), api_key(config))}\n",
+        print(f"\nvLLM is serving {config.served_model_name} at {url}/v1\n{curl_example(url, config.served_model_name, api_key(config))}\n",
               flush=True)
         return process.wait()
     except KeyboardInterrupt:

@@ -1,29 +1,29 @@
 """vLLM backend: the exact command lines, and a clear stop where vLLM cannot run."""
 
-import json
 from pathlib import Path
 
 import pytest
 
+from common.artifacts import write_manifest
 from common.config import load_config
 from common.errors import UserError
 from serve.vllm_backend import lora_rank_for, vllm_command
 from tests.conftest import REAL, TINY, assert_user_error, run_cli
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
-SIXTEEN_BIT = {"repo": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "commit": SHA, "quantized_in": None}
-PREQUANTIZED = {"repo": "unsloth/DeepSeek-R1-Distill-Llama-8B-unsloth-bnb-4bit", "commit": SHA, "quantized_in": "repo"}
-QUANTIZED_AT_LOAD = {"repo": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "commit": SHA, "quantized_in": "load"}
+SIXTEEN_BIT = {"repo": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "commit": SHA, "dir": "/cache/snapshot", "quantized_in": None}
+PREQUANTIZED = {"repo": "unsloth/DeepSeek-R1-Distill-Llama-8B-unsloth-bnb-4bit", "commit": SHA, "dir": "/cache/snapshot", "quantized_in": "repo"}
+QUANTIZED_AT_LOAD = {"repo": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "commit": SHA, "dir": "/cache/snapshot", "quantized_in": "load"}
 
 
 def fake_run(tmp_path, rank=16, trained_against=SIXTEEN_BIT):
     root = tmp_path / "runs" / "r1-distill-llama-8b-medical"
     (root / "merged").mkdir(parents=True)
-    (root / "merged" / "manifest.json").write_text('{"stage": "merge"}')
+    write_manifest(root / "merged", "merge", {"base_model": "/cache/base", "adapter": str(root / "adapter")})
     (root / "adapter").mkdir()
-    (root / "adapter" / "manifest.json").write_text(json.dumps(
-        {"stage": "train", "base_model": {"id": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B",
-                                          "trained_against": trained_against}}))
+    write_manifest(root / "adapter", "train", {
+        "base_model": {"id": "deepseek-ai/DeepSeek-R1-Distill-Llama-8B", "trained_against": trained_against},
+        "adapter": {"r": rank}, "data": {}, "results": {}})
     (root / "adapter" / "adapter_config.json").write_text(f'{{"r": {rank}}}')
     return root
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from common.config import RunConfig
 from common.errors import UserError
 from common.hub import ModelSnapshot, fetch_model
+from common.manifests import AdapterManifest
 
 CONFIG_PATTERNS = ["*.json", "*.jinja", "tokenizer*"]
 
@@ -70,17 +71,14 @@ def resolve_training_base(config: RunConfig, backend: str) -> TrainingBase:
     return TrainingBase(original, weights, True)
 
 
-def training_base_of(manifest: dict, config: RunConfig) -> TrainingBase:
+def training_base_of(manifest: AdapterManifest, config: RunConfig) -> TrainingBase:
     """The weights an earlier adapter was trained against, from its manifest (GRPO continues an
     SFT adapter on exactly those)."""
-    base = manifest.get("base_model", {})
-    record = base.get("trained_against")
-    if record is None:
-        raise UserError("the SFT adapter's manifest does not say which weights it was trained against (written "
-                        "by an older version); train it again")
-    original = fetch_model(config.model.id, base.get("commit") or config.model.revision, patterns=CONFIG_PATTERNS)
-    weights = fetch_model(record.get("repo") or record["dir"], record.get("commit"))
-    return TrainingBase(original, weights, record.get("quantized_in") == "repo")
+    record = manifest.base_model.require_trained_against("train the SFT adapter again")
+    original = fetch_model(config.model.id, manifest.base_model.commit or config.model.revision,
+                           patterns=CONFIG_PATTERNS)
+    weights = fetch_model(record.source, record.commit)
+    return TrainingBase(original, weights, record.quantized_in == "repo")
 
 
 def _stores_4bit(snapshot: ModelSnapshot) -> bool:

@@ -16,12 +16,13 @@ import os
 import shutil
 import time
 
-from common.artifacts import read_manifest, staged_dir, write_manifest
+from common.artifacts import staged_dir, write_manifest
 from common.chat_format import ChatFormat
 from common.config import RunConfig, config_as_dict
 from common.data import load_table, source_fingerprint
 from common.errors import UserError
 from common.layout import HELDOUT_FILE, RunLayout
+from common.manifests import read_adapter_manifest
 from common.reasoning import format_choice_question
 from train.base_model import TrainingBase, resolve_training_base, trained_against, training_base_of
 from train.model import (
@@ -134,7 +135,7 @@ def run_grpo(config: RunConfig) -> None:
     layout = RunLayout.for_run(config.runs_dir, config.name)
     start_adapter = layout.adapter if config.grpo.start_from == "sft_adapter" else None
     if start_adapter is not None:
-        sft = read_manifest(start_adapter, "train", "run `make train` first, or set grpo.start_from=base")
+        sft = read_adapter_manifest(start_adapter, "run `make train` first, or set grpo.start_from=base")
         base = training_base_of(sft, config)
     else:
         base = resolve_training_base(config, placement.backend)
