@@ -1,7 +1,11 @@
-"""python -m bench --config FILE [--out DIR] [--only train,convert,serve]
+"""python -m bench --config FILE [--only train,convert,serve] [--shape tiny|8b] [key=value ...]
 
 Runs each benchmark in its own process and prints its table. On a machine without a GPU this is
-the tiny-model version (a few minutes); BENCHMARKS.md holds the GPU host's run and commands.
+the tiny-model version (a few minutes). On a GPU host the same entry measures the 8B: build an
+8B-shaped model first (`python3 tools/build_tiny_model.py --shape 8b --device cuda --text-head
+--out /tmp/m8b`), then `--shape 8b --rows 2400 --steps 15 --warmup 3 model.id=/tmp/m8b`;
+`--gpu-layers -1` serves with every layer on the GPU. BENCHMARKS.md holds each topic's current
+run and its command; docs/gpu-host.md how to get the code onto an offline GPU host.
 """
 
 from __future__ import annotations
@@ -34,13 +38,18 @@ def main() -> int:
     parser.add_argument("--only", default="train,convert,serve")
     parser.add_argument("--steps", type=int, default=2, help="measured training steps per recipe")
     parser.add_argument("--warmup", type=int, default=1, help="training steps before the measured ones")
+    parser.add_argument("--rows", type=int, default=120, help="rows of the synthetic training data")
+    parser.add_argument("--shape", choices=("tiny", "8b"), default="tiny", help="for the FLOP bound of the table")
+    parser.add_argument("--gpu-layers", type=int, default=0, help="llama.cpp layers on the GPU when serving")
+    parser.add_argument("overrides", nargs="*", help="key=value for every stage, e.g. model.id=/tmp/m8b")
     args = parser.parse_args()
     out = args.out / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
     runs = Path(tempfile.mkdtemp())
     common = [f"runs_dir={runs}", "name=bench", "convert.quant_types=[q4_k_m]", "convert.base_quant=null",
-              "convert.parity.prompts=4", "convert.parity.max_tokens=64", "data.validation_fraction=0.05"]
+              "convert.parity.prompts=4", "convert.parity.max_tokens=64", "data.validation_fraction=0.05",
+              *args.overrides]
     if "train" in only:
         import torch
 
@@ -53,9 +62,9 @@ def main() -> int:
                 continue
             # the stage's adapter is kept for the convert and serve benchmarks
             keep = ["--runs", str(runs), "data.validation_fraction=0.05"] if recipe == "stage" else []
-            run("bench.train_bench", "--recipe", recipe, "--config", args.config, "--rows", "120",
-                "--steps", str(args.steps), "--warmup", str(args.warmup), "--out", str(out / f"train-{recipe}.json"),
-                *keep, *shorter)
+            run("bench.train_bench", "--recipe", recipe, "--config", args.config, "--rows", str(args.rows),
+                "--steps", str(args.steps), "--warmup", str(args.warmup), "--shape", args.shape,
+                "--out", str(out / f"train-{recipe}.json"), *keep, *shorter, *args.overrides)
         results = [json.loads((out / f"train-{r}.json").read_text()) for r in report.RECIPES
                    if (out / f"train-{r}.json").is_file()]
         print("\nTraining (rows shaped like medical-o1)\n" + report.train_table(results))
@@ -72,7 +81,7 @@ def main() -> int:
 
         threads = str(server_threads())
         run("bench.serve_bench", "--config", args.config, "--threads", threads, "--long-tokens", "1024",
-            "--out", str(out / "serve-cpu.json"), *common)
+            "--gpu-layers", str(args.gpu_layers), "--out", str(out / "serve-cpu.json"), *common)
         if (out / "serve-cpu.json").is_file():
             print("\nServe\n" + report.serve_table([json.loads((out / "serve-cpu.json").read_text())]))
         print("\nStreaming while the output does not decode as UTF-8")

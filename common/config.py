@@ -102,8 +102,8 @@ class TrainSection(Section):
     epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, gt=0, description="overrides epochs when set")
     micro_batch_size: int | Literal["auto"] = "auto"
-    # 16,384 on the H200: 9,222 real tokens/s at 9.1 GiB; 4,096: 7,585 at 6.9 GiB, the memory of the
-    # Unsloth notebook recipe (BENCHMARKS.md). On a smaller card auto stops earlier by itself.
+    # larger micro-batches trade memory for speed; 4,096 holds about the Unsloth notebook recipe's
+    # memory (BENCHMARKS.md, "Training throughput, 8B"). On a smaller card auto stops earlier by itself.
     micro_batch_tokens: int = Field(
         16384, gt=0, description="auto: at most this many packed tokens per micro-batch (rows x max_seq_length)"
     )
@@ -151,8 +151,8 @@ class ParitySection(Section):
 
 
 class ConvertSection(Section):
-    # dequantized by default: the parity ladder of the 8B-shaped QLoRA run (BENCHMARKS.md) put it
-    # at a mean KL of 0.00018 from base+adapter, against 0.94 for the original 16-bit weights
+    # dequantized by default: the weights the adapter was fitted to; merged onto the original 16-bit
+    # ones it lands far from base+adapter (BENCHMARKS.md, "Convert, 8B-shaped")
     merge_base: Literal["original", "dequantized"] = Field(
         "dequantized", description="QLoRA: add the update to the dequantized 4-bit weights it was trained "
         "against, or to the original 16-bit ones"

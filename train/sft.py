@@ -55,7 +55,7 @@ def resolve_precision(wanted: str, device: str) -> str:
         return wanted
     if device == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    # bf16 autocast pays off on CPUs with AMX or AVX512-BF16 (2.4x on the tiny model); elsewhere it is slower.
+    # bf16 autocast pays off on CPUs with AMX or AVX512-BF16; elsewhere it is slower.
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     return "bf16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "fp32"
 
