@@ -3,8 +3,8 @@
     python tools/write_offline_data.py            # writes data/*.jsonl and data/README.md
     python tools/write_offline_data.py --check    # exit 1 if a file differs from what it would write
 
-Deterministic (random.Random with a fixed seed, standard library only). Every row is synthetic,
-composed from tools/medical_knowledge.py and the templates below; nothing is copied from any
+Deterministic (random.Random with a fixed seed; PyYAML reads the knowledge base). Every row is synthetic,
+composed from data/knowledge/conditions.yaml and the templates below; nothing is copied from any
 data set, and nothing here is clinical advice.
 """
 
@@ -19,11 +19,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tools"))
-
-from medical_knowledge import CONDITIONS  # noqa: E402
 
 from common.reasoning import format_choice_question  # noqa: E402
+from tools.offline_data.knowledge import load_conditions  # noqa: E402
+
+CONDITIONS = load_conditions()
 
 SEED = 20250611
 N_EVAL, N_TRAIN, N_SFT_MC, N_SFT_OPEN = 132, 220, 172, 172
@@ -620,9 +620,9 @@ Small, synthetic data for running the pipeline without network access. Generate 
     python tools/write_offline_data.py            # writes data/
     python tools/write_offline_data.py --check    # exit 1 if data/ differs from the generator
 
-The generator is deterministic (seed {SEED}) and uses only the Python standard library. Medical
-rows are composed from the hand-written knowledge base in `tools/medical_knowledge.py` (and its
-part files): {len(CONDITIONS)} conditions across {len({c['system'] for c in CONDITIONS})} systems.
+The generator is deterministic (seed {SEED}) and needs only the Python standard library and
+PyYAML. Medical rows are composed from the hand-written knowledge base in
+`data/knowledge/conditions.yaml`: {len(CONDITIONS)} conditions across {len({c['system'] for c in CONDITIONS})} systems.
 
 Every row was written for this project: it is synthetic, it is not clinical advice, and it is
 not copied from any data set. The knowledge base states classic textbook associations in

@@ -1,0 +1,1 @@
+"""The offline data set's generator (data/*.jsonl and data/README.md)."""
