@@ -43,6 +43,6 @@ def test_choice_rows_are_rendered_by_the_shared_format():
 
 
 def test_committed_files_equal_what_the_generator_writes():
-    result = subprocess.run([sys.executable, "tools/write_offline_data.py", "--check"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "tools.offline_data", "--check"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
