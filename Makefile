@@ -120,9 +120,9 @@ test: setup
 	@bash tools/test_deps.sh
 	$(BIN)/python -m pytest $(ARGS)
 
-# The fast tier: no test that trains, converts or serves a model (tests marked slow)
-test-unit: setup
-	$(BIN)/python -m pytest -m "not slow" -q $(ARGS)
+# The fast tier (tests/unit/): no model, no .assets; tests/pipeline/ holds the rest
+test-unit: $(VENV)/.installed
+	$(BIN)/python -m pytest tests/unit -q $(ARGS)
 
 lint: setup
 	$(BIN)/python -m ruff check .

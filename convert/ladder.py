@@ -42,10 +42,9 @@ def _parity_dtype(merged: Path, device: str):
 
 
 def run_ladder(inputs: LadderInputs, console: Console) -> dict:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from convert.reference import base_with_adapter, merged_in_memory
+    """Score each form on the held-out rows, compare each with the one before and with (a), score
+    the merge onto the other base, check tokens and the chat prompt, and gate."""
+    from transformers import AutoTokenizer
 
     layout, settings = inputs.layout, inputs.settings
     tokenizer = AutoTokenizer.from_pretrained(layout.merged)
@@ -53,34 +52,90 @@ def run_ladder(inputs: LadderInputs, console: Console) -> dict:
     if not samples:
         raise UserError(f"{layout.adapter / HELDOUT_FILE} has no rows: train with a validation split")
     items = [parity.encode(tokenizer, sample, settings.max_tokens) for sample in samples]
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = _parity_dtype(layout.merged, device)
-    gpu_layers = -1 if device == "cuda" else 0
+    scorer = _Scorer(inputs, items)
+    steps, reference = _score_ladder(_rungs(inputs, scorer), items, console)
+    merge_bases = _other_merge_base(inputs, scorer, items, steps, reference)
 
-    def torch_step(load):
-        model = load()
-        scores = parity.torch_scores(model, items)
+    full = layout.gguf(inputs.gguf_kinds[0])
+    mismatches = parity.tokenization_mismatches(tokenizer, full, samples)
+    chat = parity.chat_prompt_check(full, [sample.question for sample in samples[:4]], tokenizer)
+    failures = gate_failures("merged vs base+adapter", steps[1]["vs_previous"], settings.merged_min_top1,
+                             settings.merged_max_kl)
+    failures += gate_failures(f"{inputs.gguf_kinds[0]} GGUF vs merged", steps[2]["vs_previous"],
+                              settings.f16_min_top1, settings.f16_max_kl)
+    if mismatches:
+        failures.append(f"tokenization differs between PyTorch and the GGUF on {len(mismatches)} text(s)")
+    if not chat.get("identical"):
+        failures.append(f"chat prompt: {chat.get('reason')}")
+    return {
+        "samples": len(items),
+        "tokens_scored": int(sum(len(item.ids) - item.prompt_len for item in items)),
+        "scored_positions": "positions predicting the held-out completion (think block and answer)",
+        "torch_dtype": str(scorer.dtype).removeprefix("torch."),
+        "merge_base": inputs.written_label,
+        "reference_base": inputs.trained_base.description,
+        "thresholds": settings.model_dump(),
+        "steps": steps,
+        "merge_bases": merge_bases,
+        "tokenization": {"identical": not mismatches, "texts_checked": 2 * len(samples), "mismatches": mismatches},
+        "chat_prompt": chat,
+        "failures": failures,
+        "passed": not failures,
+    }
+
+
+class _Scorer:
+    """Log-probabilities of the held-out completions under a PyTorch model (loaded, scored, freed)
+    or a GGUF in llama.cpp."""
+
+    def __init__(self, inputs: LadderInputs, items: list) -> None:
+        import torch
+
+        self.inputs, self.items = inputs, items
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.dtype = _parity_dtype(inputs.layout.merged, self.device)
+
+    def torch(self, load):
+        import torch
+
+        model = load(self.dtype, self.device)
+        scores = parity.torch_scores(model, self.items)
         del model
         gc.collect()
-        if device == "cuda":
+        if self.device == "cuda":
             torch.cuda.empty_cache()
         return scores
 
-    ladder = [("a: base+adapter (torch)", "adapter",
-               lambda: torch_step(lambda: base_with_adapter(inputs.trained_base, layout.adapter, dtype, device))),
-              ("b: merged (torch)", "merged",
-               lambda: torch_step(lambda: AutoModelForCausalLM.from_pretrained(
-                   layout.merged, dtype=dtype, device_map={"": device}).eval()))]
+    def gguf(self, path: Path):
+        gpu_layers = -1 if self.device == "cuda" else 0
+        return parity.llama_cpp_scores(path, self.items, self.inputs.threads, gpu_layers,
+                                       self.inputs.layout.gguf_dir / "parity-llama.log")
+
+
+def _rungs(inputs: LadderInputs, scorer: _Scorer) -> list[tuple[str, str, object]]:
+    """(label, artifact, score) for (a) base+adapter, (b) merged, (c) the 16-bit GGUF, (d) each quant."""
+    from transformers import AutoModelForCausalLM
+
+    from convert.reference import base_with_adapter
+
+    layout = inputs.layout
+    rungs = [("a: base+adapter (torch)", "adapter",
+              lambda: scorer.torch(lambda dtype, device: base_with_adapter(inputs.trained_base, layout.adapter,
+                                                                           dtype, device))),
+             ("b: merged (torch)", "merged",
+              lambda: scorer.torch(lambda dtype, device: AutoModelForCausalLM.from_pretrained(
+                  layout.merged, dtype=dtype, device_map={"": device}).eval()))]
     for kind in inputs.gguf_kinds:
         path = layout.gguf(kind)
         label = f"c: {kind} GGUF (llama.cpp)" if kind == inputs.gguf_kinds[0] else f"d: {kind} GGUF"
-        ladder.append((label, path.name,
-                       lambda path=path: parity.llama_cpp_scores(path, items, inputs.threads, gpu_layers,
-                                                                 layout.gguf_dir / "parity-llama.log")))
+        rungs.append((label, path.name, lambda path=path: scorer.gguf(path)))
+    return rungs
 
+
+def _score_ladder(rungs: list, items: list, console: Console) -> tuple[list[dict], parity.Scores]:
     steps, reference, previous = [], None, None
     with console.status("parity ladder") as status:
-        for label, artifact, score in ladder:
+        for label, artifact, score in rungs:
             status.update(f"parity: scoring {label}")
             scores = parity.Scores(score(), items)
             row = {"step": label, "artifact": artifact, "perplexity": scores.perplexity()}
@@ -92,46 +147,23 @@ def run_ladder(inputs: LadderInputs, console: Console) -> dict:
             if previous is not None and previous is not reference:
                 previous._probs = None  # free what the next step no longer needs
             previous = scores
+    return steps, reference
 
-    merge_bases = None
-    if inputs.original_base is not None:
-        # A QLoRA adapter can be merged onto either base; score the one not written, in memory.
-        bases = {"dequantized": inputs.trained_base, "original": inputs.original_base}
-        other_label = "original" if inputs.written_label == "dequantized" else "dequantized"
-        other = parity.Scores(torch_step(lambda: merged_in_memory(bases[other_label], layout.adapter, dtype, device)),
-                              items)
-        merge_bases = {"written": inputs.written_label,
-                       "vs_a": {inputs.written_label: steps[1]["vs_previous"],
-                                other_label: parity.compare(reference, other)},
-                       "bases": {label: base.description for label, base in bases.items()}}
 
-    full = layout.gguf(inputs.gguf_kinds[0])
-    mismatches = parity.tokenization_mismatches(tokenizer, full, samples)
-    chat = parity.chat_prompt_check(full, [sample.question for sample in samples[:4]], tokenizer)
-    failures = []
-    failures += gate_failures("merged vs base+adapter", steps[1]["vs_previous"], settings.merged_min_top1,
-                      settings.merged_max_kl)
-    failures += gate_failures(f"{inputs.gguf_kinds[0]} GGUF vs merged", steps[2]["vs_previous"], settings.f16_min_top1,
-                      settings.f16_max_kl)
-    if mismatches:
-        failures.append(f"tokenization differs between PyTorch and the GGUF on {len(mismatches)} text(s)")
-    if not chat.get("identical"):
-        failures.append(f"chat prompt: {chat.get('reason')}")
-    return {
-        "samples": len(items),
-        "tokens_scored": int(sum(len(item.ids) - item.prompt_len for item in items)),
-        "scored_positions": "positions predicting the held-out completion (think block and answer)",
-        "torch_dtype": str(dtype).removeprefix("torch."),
-        "merge_base": inputs.written_label,
-        "reference_base": inputs.trained_base.description,
-        "thresholds": settings.model_dump(),
-        "steps": steps,
-        "merge_bases": merge_bases,
-        "tokenization": {"identical": not mismatches, "texts_checked": 2 * len(samples), "mismatches": mismatches},
-        "chat_prompt": chat,
-        "failures": failures,
-        "passed": not failures,
-    }
+def _other_merge_base(inputs: LadderInputs, scorer: _Scorer, items: list, steps: list[dict],
+                      reference: parity.Scores) -> dict | None:
+    """A QLoRA adapter can be merged onto either base: the one not written is scored in memory."""
+    from convert.reference import merged_in_memory
+
+    if inputs.original_base is None:
+        return None
+    bases = {"dequantized": inputs.trained_base, "original": inputs.original_base}
+    other_label = "original" if inputs.written_label == "dequantized" else "dequantized"
+    other = parity.Scores(scorer.torch(lambda dtype, device: merged_in_memory(bases[other_label], inputs.layout.adapter,
+                                                                               dtype, device)), items)
+    return {"written": inputs.written_label,
+            "vs_a": {inputs.written_label: steps[1]["vs_previous"], other_label: parity.compare(reference, other)},
+            "bases": {label: base.description for label, base in bases.items()}}
 
 
 def gate_failures(label: str, comparison: dict, min_top1: float, max_kl: float) -> list[str]:

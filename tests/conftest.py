@@ -22,17 +22,6 @@ TRAIN_OVERRIDES = ["train.max_steps=30", "train.eval_every=10", "train.save_ever
                    "data.validation_fraction=0.05", "convert.parity.prompts=8", "convert.parity.max_tokens=96"]
 
 
-# Fixtures that train, convert or serve a model: a test using one is in the slow tier
-# (`make test-unit` runs the rest, in seconds).
-MODEL_FIXTURES = {"trained_run", "server", "session_runs"}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.slow)
-
-
 def run_cli(*args: str, env: dict | None = None, timeout: int = 600, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """Run `python -m <stage> ...` as a user would, from the repository root."""
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", **(env or {})}

@@ -72,7 +72,7 @@ def test_text_head_leaves_only_tokens_whose_any_sequence_is_text(tokenizer, tiny
     import random
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
     from build_tiny_model import non_text_token_ids
 
     banned = set(non_text_token_ids(tiny_model))

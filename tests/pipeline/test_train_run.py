@@ -58,3 +58,14 @@ def test_bad_training_inputs_stop_with_one_line(tmp_path):
         result = run_cli("train", "--config", str(TINY), f"runs_dir={runs}", *overrides)
         assert_user_error(result, needle)
     assert not runs.exists()
+
+
+def test_data_file_missing_or_without_a_column_stops_before_any_output(tmp_path):
+    runs = tmp_path / "runs"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"Question": "q", "Response": "r"}\n')
+    result = run_cli("train", "--config", str(TINY), f"runs_dir={runs}", f"data.source={bad}")
+    assert_user_error(result, "Complex_CoT")
+    result = run_cli("train", "--config", str(TINY), f"runs_dir={runs}", f"data.source={tmp_path / 'absent.jsonl'}")
+    assert_user_error(result, "not found")
+    assert not runs.exists()

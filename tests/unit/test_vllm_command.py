@@ -88,7 +88,7 @@ def test_vllm_backend_needs_no_llama_cpp():
             "from serve.artifacts import curl_example\n"
             "print(curl_example('http://127.0.0.1:8000', 'm', None))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1], timeout=60)
+                            cwd=Path(__file__).resolve().parents[2], timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("curl http://127.0.0.1:8000/v1/chat/completions")
 
