@@ -51,6 +51,9 @@ class Columns(Section):
 
 class DataSource(Section):
     source: str = Field(description="hub data set id, a local .json/.jsonl/.csv/.parquet file, or a folder")
+    format: Literal["auto", "columns", "messages", "sharegpt"] = Field(
+        "auto", description="columns: question/reasoning/response columns (data.columns); messages: OpenAI-style "
+        "`messages` lists; sharegpt: `conversations` lists of {from, value}; auto: detected from the fields")
     subset: str | None = None
     revision: str | None = None
     split: str = "train"
