@@ -1,6 +1,7 @@
 # Fine-tune-to-serve pipeline for R1 reasoning models.
 #   make demo            offline, CPU: tiny model, train -> convert -> serve -> eval
 #   make test            what CI runs (sets itself up on a fresh machine)
+#   make data-report     the training data as the train stage would see it, before any GPU hour
 #   make train convert serve         the real run on a CUDA GPU (CONFIG=... picks another)
 
 SHELL := /bin/bash
@@ -45,10 +46,10 @@ LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(LLAMA_CPU_ARGS)
 EXTRAS := dev
 endif
 
-.PHONY: setup assets demo demo-real rehearse train grpo convert serve chat eval compare test lint bench clean clean-runs help
+.PHONY: setup assets demo demo-real rehearse data-report train grpo convert serve chat eval compare test lint bench clean clean-runs help
 
 help:
-	@sed -n '1,5p' Makefile
+	@sed -n '1,6p' Makefile
 
 setup: $(VENV)/.installed assets
 
@@ -87,6 +88,10 @@ demo-real: setup
 	$(BIN)/python -m convert --config $(SMOLLM2) $(ARGS)
 	$(BIN)/python -m serve check --config $(SMOLLM2) $(ARGS)
 	$(BIN)/python -m eval demo --config $(SMOLLM2) $(ARGS)
+
+# What the train stage would make of the data (runs/<name>/data-report/), from the tokenizer alone
+data-report: setup
+	$(BIN)/python -m train report --config $(CONFIG) $(ARGS)
 
 train: setup
 	$(TRAIN_LAUNCH) --config $(CONFIG) $(RESUME_ARG) $(ARGS)

@@ -1,6 +1,6 @@
 """Bring your own data: the columns, messages and ShareGPT formats, single and multi-turn, read
-into the same training examples, and the trained tokens of each assistant turn. Tokenizers only,
-no model weights."""
+into the same training examples; the trained tokens of each assistant turn; the data report; and
+bad records counted rather than fatal. Tokenizers only, no model weights."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from transformers import AutoTokenizer
 from common.chat_format import ChatFormat
 from common.config import load_config
 from common.conversations import read_conversation
-from tests.conftest import SMOLLM2, TINY, smollm2_model
+from tests.conftest import SMOLLM2, TINY, assert_user_error, run_cli, smollm2_model
 from train.data import prepare_sft_data
 from train.examples import RECORD
 
@@ -149,6 +149,73 @@ def test_assistant_turns_without_reasoning_train_an_empty_think_block(tmp_path, 
     prepared = prepare_sft_data(config.data, tiny_tokenizer, 512)
     assert (prepared.counts["train_rows_kept"], prepared.counts["train_dropped_empty"]) == (1, 1)
     assert prepared.parts["train"].drops["empty"] == [{"record": 2, "detail": "'Complex_CoT' is empty"}]
+
+
+BAD_RECORDS = [
+    as_messages(EXCHANGES),                                                     # 1 kept (3 turns)
+    as_messages(EXCHANGES[1:2]),                                                # 2 kept
+    as_messages(EXCHANGES),                                                     # 3 duplicate of 1
+    {"messages": "Cystoscopy."},                                                # 4 bad type
+    {"conversation": [{"role": "user", "content": "Q?"}]},                      # 5 missing field
+    {"messages": [{"role": "user", "content": "Anyone there?"}]},               # 6 no assistant turn
+    {"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "<think>hm</think>"}]},  # 7 empty
+    {"messages": [{"role": "user", "content": "long " * 700}, {"role": "assistant", "content": "A."}]},  # 8 too long
+    "this line is not JSON",                                                    # 9 bad type
+    {"messages": [{"role": "user", "content": 42}, {"role": "assistant", "content": "A."}]},  # 10 bad type
+]
+
+
+def test_the_report_counts_every_record_and_draws_the_lengths(tmp_path):
+    data = write_jsonl(tmp_path / "mixed.jsonl", BAD_RECORDS)
+    runs = tmp_path / "runs"
+    result = run_cli("train", "report", "--config", str(TINY), f"runs_dir={runs}", "name=byod", f"data.source={data}",
+                     "data.replay=null", "data.validation_fraction=0", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "data format: messages (detected)" in result.stdout
+    folder = runs / "byod" / "data-report"
+    assert sorted(p.name for p in folder.iterdir()) == ["lengths.png", "report.html", "summary.json"]
+    summary = json.loads((folder / "summary.json").read_text())
+    counts = summary["counts"]
+    assert counts["records_read"] == 10 and counts["train_rows_kept"] == 2 and counts["train_examples"] == 4
+    dropped = {reason: counts[f"train_dropped_{reason}"] for reason in
+               ("missing_field", "bad_type", "empty", "no_assistant_turn", "duplicate", "too_long")}
+    assert dropped == {"missing_field": 1, "bad_type": 3, "empty": 1, "no_assistant_turn": 1, "duplicate": 1,
+                       "too_long": 1}
+    examples = {reason: [e["record"] for e in entry["examples"]] for reason, entry in summary["drops"]["train"].items()}
+    assert examples == {"missing_field": [5], "bad_type": [4, 9, 10], "empty": [7], "no_assistant_turn": [6],
+                        "duplicate": [3], "too_long": [8]}
+    assert summary["drops"]["train"]["duplicate"]["examples"][0]["detail"] == "same as record 1"
+    assert summary["summary_line"] in result.stdout and "dropped 8 (" in summary["summary_line"]
+    plan = summary["projection"]
+    assert plan["tokens_per_epoch"] > plan["trained_tokens_per_epoch"] > 0 and plan["steps_per_epoch"] >= 1
+    assert summary["lengths"]["total_tokens"]["max"] > 512 and summary["longest"][0]["too_long"]
+    assert summary["example"]["turn"] > 1  # a later turn of a conversation is the one shown
+    png = (folder / "lengths.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    from PIL import Image
+
+    with Image.open(folder / "lengths.png") as image:
+        assert image.width > 400 and image.height > 100
+    page = (folder / "report.html").read_text()
+    assert "<mark>" in page and "data:image/png;base64," in page and "same as record 1" in page
+
+
+def test_nothing_usable_stops_with_one_line_and_no_artifact(tmp_path):
+    columns_file = write_jsonl(tmp_path / "columns.jsonl", [as_columns(e) for e in EXCHANGES])
+    runs = tmp_path / "runs"
+    common = ["--config", str(TINY), f"runs_dir={runs}", "name=bad", "data.replay=null", "data.validation_fraction=0"]
+    # a file that is not what data.format says: the training run stops before anything is written
+    result = run_cli("train", *common, f"data.source={columns_file}", "data.format=messages", "train.max_steps=1",
+                     timeout=300)
+    assert_user_error(result, "no usable training record", "missing field 3", "look like columns")
+    assert not runs.exists()
+    # the report describes such data in full, then stops the same way
+    broken = write_jsonl(tmp_path / "broken.jsonl", BAD_RECORDS[3:7] + ["not JSON either"])
+    result = run_cli("train", "report", *common, f"data.source={broken}", timeout=300)
+    assert_user_error(result, "no usable training record", "5 read", "bad type 2")
+    summary = json.loads((runs / "bad" / "data-report" / "summary.json").read_text())
+    assert not summary["usable"] and summary["counts"]["train_dropped_no_assistant_turn"] == 1
+    assert not [p for p in (runs / "bad").iterdir() if p.name != "data-report"]
 
 
 def test_eval_reads_held_out_questions_in_any_format(tmp_path):
