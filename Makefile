@@ -2,6 +2,7 @@
 #   make demo            offline, CPU: tiny model, train -> convert -> serve -> eval
 #   make demo-real       the same on real weights (SmolLM2-135M-Instruct) and real exam questions
 #   make test            what CI runs (sets itself up on a fresh machine); make test-unit: the fast tier
+#   make data-report     the training data as the train stage would see it, before any GPU hour
 #   make rehearse        the default config's hub ids through a local hub mirror, end to end
 #   make train convert serve eval    the real run on a CUDA GPU (CONFIG=... picks another)
 #   docs/: stages.md, gpu.md, gpu-host.md, offline-assets.md, troubleshooting.md
@@ -51,10 +52,10 @@ LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(LLAMA_CPU_ARGS)
 EXTRAS := dev
 endif
 
-.PHONY: setup assets demo demo-real rehearse test-unit train grpo convert serve chat eval compare test lint bench clean clean-runs help
+.PHONY: setup assets demo demo-real rehearse data-report test-unit train grpo convert serve chat eval compare test lint bench clean clean-runs help
 
 help:
-	@sed -n '1,8p' Makefile
+	@sed -n '1,9p' Makefile
 
 setup: $(VENV)/.installed assets
 
@@ -93,6 +94,10 @@ demo-real: setup
 	$(BIN)/r1med convert --config $(SMOLLM2) $(ARGS)
 	$(BIN)/r1med check --config $(SMOLLM2) $(ARGS)
 	$(BIN)/r1med eval demo --config $(SMOLLM2) $(ARGS)
+
+# What the train stage would make of the data (runs/<name>/data-report/), from the tokenizer alone
+data-report: setup
+	$(BIN)/r1med report --config $(CONFIG) $(ARGS)
 
 train: setup
 	$(TRAIN_LAUNCH) --config $(CONFIG) $(RESUME_ARG) $(ARGS)

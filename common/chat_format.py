@@ -63,9 +63,28 @@ class ChatFormat:
         after = rendered.split(_SENTINEL, 1)[1].rstrip() if _SENTINEL in rendered else ""
         return after or (self.eos_token or "")
 
-    def training_pair(self, question: str, reasoning: str, response: str) -> tuple[str, str]:
-        """(prompt, completion): the served prompt, and the rest of the assistant turn with the
-        whole think block, the answer and the turn's end."""
+    @cached_property
+    def system_prompts(self) -> str:
+        """How the template treats a system message: "framed" (under its own role marker),
+        "bare" (pasted in as plain text, no marker: R1-Distill's, whose authors advise against
+        system prompts) or "dropped"."""
+        user = {"role": "user", "content": PROBE_QUESTION}
+        without = self.render([user], True)
+        with_system = self.render([{"role": "system", "content": _SENTINEL}, user], True)
+        if _SENTINEL not in with_system:
+            return "dropped"
+        return "bare" if with_system.replace(_SENTINEL, "", 1) == without else "framed"
+
+    def completion(self, reasoning: str, answer: str) -> str:
+        """The trained rest of an assistant turn: the whole think block, the answer, the turn's end."""
         opening = "" if self.think_prefilled else f"{THINK_OPEN}\n"
-        completion = f"{opening}{reasoning.strip()}\n{THINK_CLOSE}\n\n{response.strip()}{self.turn_end}"
-        return self.prompt(question), completion
+        return f"{opening}{reasoning.strip()}\n{THINK_CLOSE}\n\n{answer.strip()}{self.turn_end}"
+
+    def turn_pair(self, history: Messages, reasoning: str, answer: str) -> tuple[str, str]:
+        """(prompt, completion) for the assistant turn that follows `history`: the prompt is the
+        template's rendering of the history with the generation prompt, as a server renders it."""
+        return self.render(history, True), self.completion(reasoning, answer)
+
+    def training_pair(self, question: str, reasoning: str, response: str) -> tuple[str, str]:
+        """(prompt, completion) for one single-turn question."""
+        return self.turn_pair([{"role": "user", "content": question}], reasoning, response)

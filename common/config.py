@@ -51,6 +51,9 @@ class Columns(Section):
 
 class DataSource(Section):
     source: str = Field(description="hub data set id, a local .json/.jsonl/.csv/.parquet file, or a folder")
+    format: Literal["auto", "columns", "messages", "sharegpt"] = Field(
+        "auto", description="columns: question/reasoning/response columns (data.columns); messages: OpenAI-style "
+        "`messages` lists; sharegpt: `conversations` lists of {from, value}; auto: detected from the fields")
     subset: str | None = None
     revision: str | None = None
     split: str = "train"
@@ -345,9 +348,16 @@ def _describe(error: dict[str, Any]) -> str:
     return f"'{where}': {message} (got {error.get('input')!r})"
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Load, override and validate a run config; any problem is a UserError naming key and file."""
-    path = Path(path)
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = _merged(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
+def _read_tree(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's tree; `extends: FILE` (beside it) reads that file first and overrides it."""
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
     try:
@@ -358,6 +368,21 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         raise UserError(f"{path}: not valid YAML{where}") from None
     if not isinstance(tree, dict):
         raise UserError(f"{path}: the top level must be a mapping of sections")
+    parent = tree.pop("extends", None)
+    if parent is None:
+        return tree
+    if not isinstance(parent, str):
+        raise UserError(f"{path}: 'extends' must name a config file")
+    base = (path.parent / parent).resolve()
+    if base in seen or base == path.resolve():
+        raise UserError(f"{path}: 'extends: {parent}' leads back to itself")
+    return _merged(_read_tree(base, (*seen, path.resolve())), tree)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Load, override and validate a run config; any problem is a UserError naming key and file."""
+    path = Path(path)
+    tree = _read_tree(path)
     for key, value in parse_overrides(overrides or []):
         _set_dotted(tree, key, value)
     try:

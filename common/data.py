@@ -4,6 +4,7 @@ that is not available offline) are UserErrors that name the source and the colum
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,24 @@ def _looks_local(source: str) -> bool:
     return source.startswith((".", "/", "~")) or Path(source).suffix.lower() in FILE_BUILDERS or Path(source).exists()
 
 
-def _load_local(path: Path, split: str):
+def _read_lines(path: Path):
+    """A JSON or JSON Lines file that datasets cannot read whole (a line that is not JSON), one
+    record's text per row, so that the bad records are counted rather than fatal."""
+    import datasets
+
+    from common.conversations import RAW_JSON
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        whole = json.loads(text)
+    except ValueError:
+        lines = [line for line in text.splitlines() if line.strip()]
+    else:
+        lines = [json.dumps(record, ensure_ascii=False) for record in whole] if isinstance(whole, list) else [text]
+    return datasets.Dataset.from_dict({RAW_JSON: lines})
+
+
+def _load_local(path: Path, split: str, tolerant: bool = False):
     import datasets
 
     if not path.exists():
@@ -38,7 +56,9 @@ def _load_local(path: Path, split: str):
         raise UserError(f"unsupported data file type {path.suffix!r} for {path} (json, jsonl, csv, parquet)")
     try:
         return datasets.load_dataset(builder, data_files=str(path), split="train")
-    except datasets.exceptions.DatasetGenerationError as exc:
+    except (datasets.exceptions.DatasetGenerationError, ValueError) as exc:  # ValueError: a line that is not JSON
+        if tolerant and builder == "json":
+            return _read_lines(path)
         cause = exc.__cause__ or exc
         raise UserError(f"could not read {path}: {str(cause).splitlines()[0]}") from None
 
@@ -116,17 +136,29 @@ def source_fingerprint(source: str, revision: str | None) -> str:
 def validation_split(table, fraction: float, max_rows: int, seed: int):
     """(train, validation) carved from one table by a fixed seed, the same in train/ and eval/."""
     size = min(max_rows, max(1, round(len(table) * fraction)))
+    if size >= len(table):  # too few rows to hold any out
+        return table, table.select([])
     split = table.train_test_split(test_size=size, seed=seed, shuffle=True)
     return split["train"], split["test"]
 
 
-def load_source(source) -> object:
-    """load_table for a config DataSource (or a section derived from it), with its row-count guard."""
-    table = load_table(source.source, source.columns.model_dump(), subset=source.subset,
-                       revision=source.revision, split=source.split, max_rows=source.max_rows)
+def load_records(source) -> object:
+    """A config DataSource's records with all their fields, whatever its format (common/
+    conversations.py reads them), with the row-count guard. A local JSON file with lines that are
+    not JSON is read line by line, so those lines are counted as bad records."""
+    if _looks_local(source.source):
+        table = _load_local(Path(source.source).expanduser(), source.split, tolerant=True)
+    else:
+        table = _load_hub(source.source, source.subset, source.revision, source.split)
+    if source.max_rows is not None and len(table) > source.max_rows:
+        table = table.select(range(source.max_rows))
+    _check_row_count(source, table)
+    return table
+
+
+def _check_row_count(source, table) -> None:
     if source.expected_rows is not None and source.max_rows is None and len(table) != source.expected_rows:
         raise UserError(
             f"{source.source}: {len(table)} rows, but the config expects {source.expected_rows} "
             f"(revision {source.revision or 'default'}); pin data.revision or update data.expected_rows"
         )
-    return table

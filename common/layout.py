@@ -1,6 +1,7 @@
 """Where every artifact lives. Stages find each other's outputs only through these paths.
 
 runs/<name>/
+  data-report/            report.html, lengths.png, summary.json (python -m train report)
   checkpoints/            trainer checkpoints (resume) and TensorBoard logs
   adapter/                PEFT adapter, tokenizer, chat template, manifest.json
   merged/                 merged safetensors shards, tokenizer, generation config, manifest.json
@@ -70,6 +71,10 @@ class RunLayout:
     @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
+
+    @property
+    def data_report(self) -> Path:
+        return self.root / "data-report"
 
     @property
     def adapter(self) -> Path:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from common.config import RunConfig
-from common.data import load_source, load_table, validation_split
+from common.conversations import Refused, first_exchange, read_conversation, resolve_format
+from common.data import load_records, load_table, validation_split
 from common.errors import UserError
 from eval.exams import EXAM_TASKS, hub_items, packaged_items
 from eval.items import Item, choice_item
@@ -22,18 +23,34 @@ def _offline_mc(config: RunConfig) -> list[Item]:
     return items
 
 
+def _first_exchanges(table, source, limit: int) -> list[tuple[str, str]]:
+    """The first question and answer of each readable record, in any of the training formats
+    (a multi-turn conversation is asked its first question only)."""
+    fmt, _ = resolve_format(source.format, table)
+    pairs = []
+    for row in table:
+        if len(pairs) == limit:
+            break
+        try:
+            pairs.append(first_exchange(read_conversation(row, fmt, source.columns.model_dump())))
+        except Refused:
+            continue
+    return pairs
+
+
 def _open_ended(config: RunConfig) -> list[Item]:
     """Held-out rows of the run's own data: the same seeded split train/ held out."""
     data = config.data
     if data.validation_source is not None:
-        held_out, where = load_source(data.validation_source), data.validation_source.source
+        source, where = data.validation_source, data.validation_source.source
+        held_out = load_records(source)
     else:
-        _, held_out = validation_split(load_source(data), max(data.validation_fraction, 0.01),
+        _, held_out = validation_split(load_records(data), max(data.validation_fraction, 0.01),
                                        data.validation_max_rows, data.seed)
-        where = f"{data.source}, held-out rows"
-    rows = held_out.select(range(min(config.eval.open_ended_rows, len(held_out))))
-    return [Item(f"open-{index:04d}", "open_ended", "open", row["question"], None, row["response"], row["question"],
-                 where) for index, row in enumerate(rows)]
+        source, where = data, f"{data.source}, held-out rows"
+    pairs = _first_exchanges(held_out, source, config.eval.open_ended_rows)
+    return [Item(f"open-{index:04d}", "open_ended", "open", question, None, answer, question, where)
+            for index, (question, answer) in enumerate(pairs)]
 
 
 def task_items(config: RunConfig, task: str) -> list[Item]:

@@ -2,6 +2,7 @@
 
 train     LoRA/QLoRA SFT on the configured data            -> runs/<name>/adapter/
 grpo      GRPO on verifiable multiple-choice questions      -> runs/<name>-grpo/adapter/
+report    the training data as training would see it        -> runs/<name>/data-report/
 convert   merge, GGUF export, quantization, parity ladder   -> runs/<name>/merged/, gguf/
 serve     the OpenAI-compatible server (llama.cpp or vLLM)
 chat      terminal chat on the run's GGUF
@@ -19,6 +20,7 @@ import sys
 VERBS = {
     "train": ("train.__main__", ["sft"]),
     "grpo": ("train.__main__", ["grpo"]),
+    "report": ("train.__main__", ["report"]),
     "convert": ("convert.__main__", []),
     "serve": ("serve.__main__", ["serve"]),
     "chat": ("serve.__main__", ["chat"]),

@@ -41,6 +41,12 @@ def assert_user_error(result: subprocess.CompletedProcess, *needles: str) -> str
     return errors[0]
 
 
+def chinese_rows() -> list[dict]:
+    """The hand-written Chinese rows in medical-o1's schema (data/medical_o1_offline_zh.jsonl)."""
+    text = (ROOT / "data" / "medical_o1_offline_zh.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     path = ROOT / ".assets" / "tiny-r1-llama"

@@ -1,4 +1,7 @@
-"""python -m train --config FILE [key=value ...]   (SFT; `python -m train grpo ...` for GRPO)"""
+"""python -m train [sft|grpo|report] --config FILE [key=value ...]
+
+sft (the default) trains the adapter; grpo continues it with GRPO; report writes the data report
+(runs/<name>/data-report/) from the tokenizer alone, without training."""
 
 from __future__ import annotations
 
@@ -9,13 +12,13 @@ from common.config import load_config
 from common.errors import exit_on_user_error
 from common.quiet import quiet_known_warnings
 
-MODES = ("sft", "grpo")
+MODES = ("sft", "grpo", "report")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     mode = argv[0] if argv and argv[0] in MODES else "sft"
     rest = argv[1:] if argv and argv[0] in MODES else argv
-    parser = argparse.ArgumentParser(prog="python -m train [sft|grpo]", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m train [sft|grpo|report]", description=__doc__)
     parser.add_argument("--config", required=True, help="run config YAML (configs/*.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.max_steps=10")
     args = parser.parse_args(rest)
@@ -28,7 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     config = load_config(args.config, args.overrides)
     quiet_known_warnings()
-    if args.mode == "grpo":
+    if args.mode == "report":
+        from train.data_report import write_data_report
+        from train.model import load_tokenizer_only
+
+        write_data_report(config, load_tokenizer_only(config))
+    elif args.mode == "grpo":
         from train.grpo import run_grpo
 
         run_grpo(config)

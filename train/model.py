@@ -58,6 +58,16 @@ def load_tokenizer(base: TrainingBase):
     return AutoTokenizer.from_pretrained(base.original.dir)
 
 
+def load_tokenizer_only(config: RunConfig):
+    """model.id's tokenizer without its weights: the files train/ reads model.id's tokenizer from."""
+    from transformers import AutoTokenizer
+
+    from common.hub import fetch_model
+    from train.base_model import CONFIG_PATTERNS
+
+    return AutoTokenizer.from_pretrained(fetch_model(config.model.id, config.model.revision, CONFIG_PATTERNS).dir)
+
+
 def use_distinct_pad(tokenizer) -> None:
     """Many chat models pad with their end token (R1-Distill with EOS, SmolLM2 with <|im_end|>); a
     collator that masks padding would then mask the end token the model must learn to emit. Pad

@@ -149,6 +149,10 @@ def run_sft(config: RunConfig) -> Path:
     from train.data import prepare_sft_data
 
     data = prepare_sft_data(config.data, tokenizer, config.model.max_seq_length)
+    if distributed.is_main():
+        from train.data_summary import projection, summary_line
+
+        print(summary_line(data, projection(config, data)))
     layout = RunLayout.for_run(config.runs_dir, config.name)
 
     resume_from = None
@@ -299,11 +303,11 @@ def _final_validation_loss(trainer) -> float:
 def _print_summary(layout, tokens, seconds, first_eval, final_eval, counts) -> None:
     from rich.console import Console
 
+    from train.data import drop_summary
+
     console = Console()
-    dropped = counts.get("train_dropped_empty", 0) + counts.get("train_dropped_too_long", 0)
     console.print(f"[green]adapter written[/] {layout.adapter}")
-    console.print(f"  rows kept {counts.get('train_rows_kept')} / dropped {dropped} "
-                  f"(empty {counts.get('train_dropped_empty', 0)}, too long {counts.get('train_dropped_too_long', 0)})")
+    console.print(f"  rows kept {counts.get('train_rows_kept')} / {drop_summary(counts, 'train')}", highlight=False)
     console.print(f"  real tokens {tokens:,} in {seconds:.0f} s = {tokens / max(seconds, 1e-9):,.0f} tokens/s")
     if first_eval is not None and final_eval is not None and math.isfinite(first_eval):
         console.print(f"  validation loss {first_eval:.4f} -> {final_eval:.4f}")

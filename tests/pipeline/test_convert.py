@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from tests.conftest import TINY, assert_user_error, run_cli
+from tests.conftest import TINY, assert_user_error, chinese_rows, run_cli
 
 # Thresholds this project states (README): the merge and the f16 export must be near-lossless,
 # quantization may cost, but within these bounds on the tiny model.
@@ -60,6 +60,22 @@ def test_modelfile_has_the_r1_template_stops_and_sampling(trained_run):
     assert stops == ["<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>"]
     assert '{{ if and $last (ne .Role "assistant") }}<｜Assistant｜><think>\n{{ end }}' in text
     assert "PARAMETER temperature 0.6" in text and "PARAMETER top_p 0.95" in text
+
+
+def test_chinese_training_rows_tokenize_identically_in_the_gguf(trained_run, tiny_model):
+    """medical-o1's zh subsets: the training prompt and completion of each Chinese row, R1's special
+    tokens included, get the same ids from the GGUF's tokenizer as from the one training used."""
+    from transformers import AutoTokenizer
+
+    from common.chat_format import ChatFormat
+    from convert import parity
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    chat = ChatFormat.of_tokenizer(tokenizer)
+    samples = [parity.HeldOut(row["Question"], *chat.training_pair(row["Question"], row["Complex_CoT"], row["Response"]))
+               for row in chinese_rows()]
+    assert len(samples) >= 12
+    assert parity.tokenization_mismatches(tokenizer, trained_run["root"] / "gguf" / "session-f16.gguf", samples) == []
 
 
 @pytest.mark.parametrize("model", ["tiny", "smollm2"])

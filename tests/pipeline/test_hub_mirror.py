@@ -246,6 +246,21 @@ report({"configs": info.card_data.to_dict()["configs"],
     assert out["zh"] == ZH_ROWS
 
 
+def test_the_data_report_of_the_zh_profile_reads_the_hub_tokenizer_and_subset_only(hub_env, tmp_path):
+    """`make data-report CONFIG=configs/r1-distill-llama-8b-medical-zh.yaml`: model.id's tokenizer and
+    medical-o1's zh config through the hub client, no weights downloaded."""
+    runs = tmp_path / "runs"
+    result = run_cli("train", "report", "--config", str(ROOT / "configs" / "r1-distill-llama-8b-medical-zh.yaml"),
+                     f"runs_dir={runs}", "data.validation_fraction=0", env={**hub_env, "HF_HUB_OFFLINE": "0"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((runs / "r1-distill-llama-8b-medical-zh" / "data-report" / "summary.json").read_text())
+    assert summary["sources"]["train"]["subset"] == "zh" and summary["counts"]["train_rows_kept"] == len(ZH_ROWS)
+    assert ZH_ROWS[0]["Response"] in summary["example"]["completion"]
+    assert summary["projection"]["micro_batch_auto"] and summary["projection"]["micro_batch_size"] == 16384 // 2048
+    downloaded = [p.name for p in (tmp_path / "hf_home" / "hub").rglob("*") if p.is_file()]
+    assert "tokenizer.json" in downloaded and not [name for name in downloaded if name.endswith(".safetensors")]
+
+
 def test_a_range_request_gets_exactly_those_bytes(mirror, mirror_root):
     config = (mirror_root / "models" / MODEL_ID / "config.json").read_bytes()
     url = f"{mirror}/{MODEL_ID}/resolve/main/config.json"

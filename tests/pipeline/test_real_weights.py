@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ROOT, smollm2_model
+from tests.conftest import ROOT, chinese_rows, smollm2_model
 
 pytestmark = pytest.mark.slow
 SOURCE_GGUF = ROOT / ".assets" / "smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -19,6 +19,8 @@ TEXTS = [
     "<|im_start|>user\nDiagnosis?<|im_end|>\n<|im_start|>assistant\n<think>\nfever ...\n</think>\n\n\\boxed{C}",
     "  leading spaces\tand\ttabs\n\n\nnewlines   and emoji 🩺💊",
 ]
+# medical-o1's zh and zh_mix subsets are Chinese: every field of the project's Chinese rows
+CHINESE = [row[field] for row in chinese_rows() for field in ("Question", "Complex_CoT", "Response")]
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +41,9 @@ def _gguf_ids(gguf, texts):
 
 
 def test_the_tokenizer_gives_the_source_ggufs_ids_and_special_tokens(tokenizer):
-    assert [tokenizer(text, add_special_tokens=False)["input_ids"] for text in TEXTS] == _gguf_ids(SOURCE_GGUF, TEXTS)
-    assert all(tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text for text in TEXTS)
+    texts = TEXTS + CHINESE
+    assert [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts] == _gguf_ids(SOURCE_GGUF, texts)
+    assert all(tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text for text in texts)
     # the GGUF's own ids: transformers' GGUF import names <|im_start|> as EOS for this file
     assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.pad_token) == ("<|im_start|>", "<|im_end|>", "<|im_end|>")
     assert len(tokenizer("x")["input_ids"]) == 1  # this vocabulary adds no BOS
@@ -82,7 +85,7 @@ def test_the_round_trip_gguf_agrees_with_the_source_gguf(tokenizer, round_trip):
     metadata = gguf_export.gguf_metadata(round_trip)
     assert metadata["tokenizer.ggml.pre"] == "smollm"
     assert (metadata["tokenizer.ggml.bos_token_id"], metadata["tokenizer.ggml.eos_token_id"]) == ("1", "2")
-    assert _gguf_ids(round_trip, TEXTS) == _gguf_ids(SOURCE_GGUF, TEXTS)
+    assert _gguf_ids(round_trip, TEXTS + CHINESE) == _gguf_ids(SOURCE_GGUF, TEXTS + CHINESE)
     items = _encoded(tokenizer)
     source = parity.Scores(parity.llama_cpp_scores(SOURCE_GGUF, items, None, 0), items)
     back = parity.Scores(parity.llama_cpp_scores(round_trip, items, None, 0), items)

@@ -34,7 +34,8 @@ def test_empty_and_too_long_rows_are_dropped_and_counted(tmp_path, tiny_model):
     data = tmp_path / "rows.jsonl"
     good = {"Question": "A 30-year-old woman has a fever. Next step?", "Complex_CoT": "Okay, fever... cultures.",
             "Response": "Blood cultures."}
-    lines = [good] * 20 + [{**good, "Response": ""}, {**good, "Question": "long " * 700}]
+    lines = [{**good, "Question": f"{good['Question']} ({i})"} for i in range(20)]  # distinct: repeats are dropped
+    lines += [{**good, "Response": ""}, {**good, "Question": "long " * 700}]
     data.write_text("".join(json.dumps(line) + "\n" for line in lines))
     result = run_cli("train", "--config", str(TINY), f"runs_dir={tmp_path / 'runs'}", "name=drops",
                      f"data.source={data}", "data.replay=null", "data.validation_fraction=0", "train.max_steps=1",

@@ -22,6 +22,29 @@ def test_both_profiles_load_with_the_settings_the_issue_names():
     assert tiny.train.device == "cpu" and not tiny.lora.load_in_4bit
 
 
+@pytest.mark.parametrize("subset", ["zh", "en_mix", "zh_mix"])
+def test_the_medical_o1_subset_profiles_are_the_default_profile_but_for_the_subset(subset):
+    default = load_config(REAL).model_dump()
+    profile = load_config(ROOT / "configs" / f"r1-distill-llama-8b-medical-{subset}.yaml").model_dump()
+    assert (profile["name"], profile["data"]["subset"], profile["data"]["expected_rows"]) == (
+        f"r1-distill-llama-8b-medical-{subset}", subset, None)
+    for tree in (default, profile):
+        tree.pop("name")
+        tree["data"].pop("subset")
+        tree["data"].pop("expected_rows")
+    assert profile == default
+
+
+def test_extends_reads_the_named_file_first_and_refuses_a_loop(tmp_path):
+    (tmp_path / "child.yaml").write_text(f"extends: {TINY}\nname: child\ntrain: {{max_steps: 3}}\n")
+    config = load_config(tmp_path / "child.yaml", ["lora.r=8"])
+    assert (config.name, config.train.max_steps, config.lora.r) == ("child", 3, 8)
+    assert config.train.learning_rate == load_config(TINY).train.learning_rate
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\nname: loop\n")
+    with pytest.raises(UserError, match="leads back to itself"):
+        load_config(tmp_path / "loop.yaml")
+
+
 def test_overrides_are_typed_and_scientific_notation_is_a_number():
     config = load_config(TINY, ["train.max_steps=7", "train.learning_rate=5e-4", "lora.rslora=true",
                                 "convert.quant_types=[q4_k_m]"])
@@ -77,11 +100,11 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_one_command_dispatches_every_verb_with_one_grammar(tmp_path):
     listed = run_cli("r1med", "--help")
     assert listed.returncode == 0
-    for verb in ("train", "grpo", "convert", "serve", "chat", "check", "eval", "bench"):
+    for verb in ("train", "grpo", "report", "convert", "serve", "chat", "check", "eval", "bench"):
         assert f"\n{verb} " in listed.stdout
     unknown = run_cli("r1med", "deploy")
     assert unknown.returncode == 2 and "unknown verb 'deploy'" in unknown.stderr
-    for verb in ("train", "grpo", "convert", "serve", "chat", "check"):
+    for verb in ("train", "grpo", "report", "convert", "serve", "chat", "check"):
         result = run_cli("r1med", verb, "--config", str(tmp_path / "missing.yaml"))
         assert_user_error(result, "missing.yaml")
     tasks = run_cli("r1med", "eval", "tasks", "--config", str(TINY), "eval.tasks=[offline_mc]")
