@@ -261,6 +261,10 @@ class GrpoSection(Section):
     logging_every: int = Field(1, gt=0)
     use_vllm: Literal["auto", "on", "off"] = "auto"
     reward_weights: RewardWeights = RewardWeights()
+    optimizer: Literal["auto", "adamw_8bit", "adamw_torch", "adamw_torch_fused", "sgd"] = Field(
+        "auto", description="auto: adamw_8bit on CUDA, adamw_torch elsewhere")
+    max_grad_norm: float = Field(1.0, gt=0)
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
 
 
 class RunConfig(Section):

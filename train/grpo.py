@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
 import time
 
-from common.artifacts import staged_dir, write_manifest
 from common.chat_format import ChatFormat
 from common.config import RunConfig, config_as_dict
 from common.data import load_table, source_fingerprint
@@ -25,6 +22,16 @@ from common.layout import HELDOUT_FILE, RunLayout
 from common.manifests import read_adapter_manifest
 from common.reasoning import format_choice_question
 from train.base_model import TrainingBase, resolve_training_base, trained_against, training_base_of
+from train.lifecycle import (
+    logging_env,
+    peak_gpu_gib,
+    quiet_console,
+    resolve_precision,
+    run_trainer,
+    start_or_resume,
+    stop_if_interrupted,
+    write_adapter,
+)
 from train.model import (
     check_model_source,
     keep_4bit_layers_differentiable,
@@ -142,9 +149,9 @@ def run_grpo(config: RunConfig) -> None:
     check_model_source(config, base)
     tokenizer = load_tokenizer(base)
     dataset, counts = load_questions(config, tokenizer)
-    first = dataset[0]
-    check_prompt_tokens(tokenizer, first["prompt"], first["question"])
+    check_prompt_tokens(tokenizer, dataset[0]["prompt"], dataset[0]["question"])
     out = RunLayout.for_run(config.runs_dir, config.grpo.output_name or f"{config.name}-grpo")
+    resume_from = start_or_resume(out.checkpoints, config.train.resume)
 
     from transformers import set_seed
 
@@ -158,96 +165,83 @@ def run_grpo(config: RunConfig) -> None:
         from train.model import use_distinct_pad
 
         use_distinct_pad(tokenizer)
+    out.root.mkdir(parents=True, exist_ok=True)
+    logging_env(config.train.report_to, out.checkpoints, out.root)
+    trainer, interrupt = _build_trainer(config, out, placement.device, model, tokenizer, dataset)
+    run_trainer(trainer, out.checkpoints, resume_from, interrupt)
+    stop_if_interrupted(interrupt, out.checkpoints, "make grpo RESUME=1")
+    seconds = time.perf_counter() - started
 
+    write_adapter(out.adapter, trainer.model, load_tokenizer(base), _heldout(layout, tokenizer, dataset), {
+        "method": "grpo", "config": config_as_dict(config), "config_file": config.source_file,
+        "base_model": {"id": config.model.id, "revision": config.model.revision, "commit": base.original.commit,
+                       "trained_against": trained_against(base, trainer.model)},
+        "started_from": config.grpo.start_from,
+        "adapter": {"r": config.lora.r, "alpha": config.lora.alpha},
+        "data": {"source": config.grpo.source, "fingerprint": source_fingerprint(config.grpo.source, None),
+                 "counts": counts},
+        "placement": {"device": placement.device, "backend": placement.backend, "vllm": trainer.args.use_vllm},
+        "results": _results(trainer, seconds),
+    })
+    print(f"GRPO adapter written: {out.adapter} ({trainer.state.global_step} steps, {seconds:.0f} s); "
+          f"convert it with: make convert ARGS=\"name={out.root.name}\"")
+
+
+def _build_trainer(config: RunConfig, out: RunLayout, device: str, model, tokenizer, dataset):
     from trl import GRPOConfig, GRPOTrainer
 
     from train.callbacks import CheckpointOnInterrupt, RichProgress
     from train.rewards import trl_reward_functions
-    from train.sft import latest_checkpoint, resolve_precision
 
     grpo = config.grpo
-    precision = resolve_precision(config.train.precision, placement.device)
-    resume_from = latest_checkpoint(out.checkpoints) if config.train.resume else None
-    if config.train.resume and resume_from is None:
-        raise UserError(f"resume requested but {out.checkpoints} holds no complete checkpoint")
-    if not config.train.resume and out.checkpoints.exists():
-        shutil.rmtree(out.checkpoints)
-    out.root.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out.checkpoints / "logs"))
+    precision = resolve_precision(config.train.precision, device)
+    optimizer = grpo.optimizer if grpo.optimizer != "auto" else ("adamw_8bit" if device == "cuda" else "adamw_torch")
     args = GRPOConfig(
         output_dir=str(out.checkpoints), learning_rate=grpo.learning_rate, max_steps=grpo.max_steps,
         per_device_train_batch_size=grpo.num_generations * grpo.prompts_per_step,
         num_generations=grpo.num_generations, max_completion_length=grpo.max_completion_length,
-        temperature=grpo.temperature, beta=grpo.beta, use_vllm=_use_vllm(config, placement.device),
+        temperature=grpo.temperature, beta=grpo.beta, use_vllm=_use_vllm(config, device),
         reward_weights=[grpo.reward_weights.format, grpo.reward_weights.correctness, grpo.reward_weights.length],
         logging_steps=grpo.logging_every, save_steps=grpo.save_every, save_strategy="steps",
         save_total_limit=config.train.save_total_limit, seed=config.train.seed, data_seed=config.train.seed,
         report_to=[] if config.train.report_to == "none" else [config.train.report_to],
-        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=placement.device == "cpu",
-        disable_tqdm=True, lr_scheduler_type="constant_with_warmup", warmup_steps=0.05,
-        optim="adamw_8bit" if placement.device == "cuda" else "adamw_torch", max_grad_norm=1.0,
-        gradient_checkpointing=False, dataloader_num_workers=0,
+        bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=device == "cpu",
+        disable_tqdm=True, lr_scheduler_type="constant_with_warmup", warmup_steps=grpo.warmup_ratio,
+        optim=optimizer, max_grad_norm=grpo.max_grad_norm, gradient_checkpointing=False, dataloader_num_workers=0,
     )
     interrupt = CheckpointOnInterrupt()
     trainer = GRPOTrainer(model=model, reward_funcs=trl_reward_functions(grpo.max_completion_length,
                                                                          tokenizer.eos_token_id),
                           args=args, train_dataset=dataset, processing_class=tokenizer,
                           callbacks=[RichProgress(), interrupt])
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    quiet_console(trainer)
+    return trainer, interrupt
 
-    trainer.remove_callback(ProgressCallback)
-    trainer.remove_callback(PrinterCallback)
-    try:
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    finally:
-        interrupt.restore()
-    if interrupt.requested:
-        raise UserError(f"interrupted: checkpoint saved at {latest_checkpoint(out.checkpoints)}; "
-                        "`make grpo RESUME=1` continues from it")
+
+def _heldout(layout: RunLayout, tokenizer, dataset) -> list[dict]:
+    """The SFT adapter's held-out rows when GRPO continued it (the same texts for convert's ladder),
+    else rows made from the first questions."""
+    heldout = layout.adapter / HELDOUT_FILE
+    if heldout.is_file():
+        return [json.loads(line) for line in heldout.read_text(encoding="utf-8").splitlines() if line.strip()]
+    chat = ChatFormat.of_tokenizer(tokenizer)
+    rows = []
+    for row in dataset.select(range(min(16, len(dataset)))):
+        prompt, completion = chat.training_pair(row["question"], "", f"\\boxed{{{row['answer']}}}")
+        rows.append({"question": row["question"], "prompt": prompt, "completion": completion})
+    return rows
+
+
+def _results(trainer, seconds: float) -> dict:
     history = [entry for entry in trainer.state.log_history if "reward" in entry]
-    seconds = time.perf_counter() - started
-
-    def column(name):
-        return [entry.get(name) for entry in history]
-
-    with staged_dir(out.adapter) as staging:
-        trainer.model.save_pretrained(staging)
-        load_tokenizer(base).save_pretrained(staging)
-        heldout = layout.adapter / HELDOUT_FILE
-        if heldout.is_file():
-            shutil.copy2(heldout, staging / HELDOUT_FILE)
-        else:
-            chat = ChatFormat.of_tokenizer(tokenizer)
-            pairs = [(row["question"], *chat.training_pair(row["question"], "", f"\\boxed{{{row['answer']}}}"))
-                     for row in dataset.select(range(min(16, len(dataset))))]
-            (staging / HELDOUT_FILE).write_text("".join(
-                json.dumps({"question": question, "prompt": prompt, "completion": completion}) + "\n"
-                for question, prompt, completion in pairs))
-        import torch
-
-        write_manifest(staging, "train", {
-            "method": "grpo", "config": config_as_dict(config), "config_file": config.source_file,
-            "base_model": {"id": config.model.id, "revision": config.model.revision, "commit": base.original.commit,
-                           "trained_against": trained_against(base, trainer.model)},
-            "started_from": config.grpo.start_from,
-            "adapter": {"r": config.lora.r, "alpha": config.lora.alpha},
-            "data": {"source": config.grpo.source, "fingerprint": source_fingerprint(config.grpo.source, None),
-                     "counts": counts},
-            "placement": {"device": placement.device, "backend": placement.backend, "vllm": args.use_vllm},
-            "results": {
-                "steps": trainer.state.global_step,
-                "wall_seconds": round(seconds, 1),
-                "seconds_per_step": round(seconds / max(trainer.state.global_step, 1), 2),
-                "peak_gpu_memory_gib": (round(torch.cuda.max_memory_reserved() / 2**30, 2)
-                                        if torch.cuda.is_available() else None),
-                "reward_history": [{"step": e["step"], "reward": e["reward"],
-                                    "format": e.get("rewards/format/mean"),
-                                    "correctness": e.get("rewards/correctness/mean"),
-                                    "length": e.get("rewards/length/mean"),
-                                    "completion_length": e.get("completions/mean_length"),
-                                    "kl": e.get("kl")} for e in history],
-                "format_reward": column("rewards/format/mean"),
-            },
-        })
-    print(f"GRPO adapter written: {out.adapter} ({trainer.state.global_step} steps, {seconds:.0f} s); "
-          f"convert it with: make convert ARGS=\"name={out.root.name}\"")
+    return {
+        "steps": trainer.state.global_step,
+        "wall_seconds": round(seconds, 1),
+        "seconds_per_step": round(seconds / max(trainer.state.global_step, 1), 2),
+        "peak_gpu_memory_gib": peak_gpu_gib(),
+        "reward_history": [{"step": e["step"], "reward": e["reward"], "format": e.get("rewards/format/mean"),
+                            "correctness": e.get("rewards/correctness/mean"), "length": e.get("rewards/length/mean"),
+                            "completion_length": e.get("completions/mean_length"), "kl": e.get("kl")}
+                           for e in history],
+        "format_reward": [entry.get("rewards/format/mean") for entry in history],
+    }

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-import errno
-import json
 import math
-import os
-import re
-import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from common.artifacts import require_free_disk, staged_dir, write_manifest
+from common.artifacts import require_free_disk
 from common.config import RunConfig, config_as_dict
 from common.errors import UserError
-from common.layout import HELDOUT_FILE, RunLayout
+from common.layout import RunLayout
 from train import distributed
-from train.base_model import resolve_training_base, trained_against
+from train.base_model import TrainingBase, resolve_training_base, trained_against
+from train.lifecycle import (
+    logging_env,
+    peak_gpu_gib,
+    quiet_console,
+    resolve_precision,
+    run_trainer,
+    start_or_resume,
+    stop_if_interrupted,
+    write_adapter,
+)
 from train.model import (
+    Placement,
     check_model_source,
     load_tokenizer,
     load_with_transformers,
@@ -26,38 +33,161 @@ from train.model import (
     use_distinct_pad,
 )
 
-CHECKPOINT_NAME = re.compile(r"^checkpoint-(\d+)$")
+
+def run_sft(config: RunConfig) -> Path:
+    """Train and write the adapter; returns its folder. Every check a user can fail runs before
+    the run folder is touched."""
+    started = time.perf_counter()
+    placement = resolve_placement(config)
+    _set_threads(config, placement)
+    if placement.backend == "unsloth":
+        import unsloth  # noqa: F401  (must be imported before transformers, trl and peft)
+    base = resolve_training_base(config, placement.backend)
+    model_source = check_model_source(config, base)
+    tokenizer = load_tokenizer(base)
+    base_tokenizer_pad = tokenizer.pad_token
+    data = _prepare_data(config, tokenizer)
+    layout = RunLayout.for_run(config.runs_dir, config.name)
+    resume_from = start_or_resume(layout.checkpoints, config.train.resume, announce=distributed.is_main())
+
+    model, tokenizer = _load_model(config, base, placement, tokenizer)
+    run = _build_trainer(config, layout, placement, model, tokenizer, data)
+    first_eval = run.trainer.evaluate()["eval_loss"] if data.validation is not None and resume_from is None else None
+    result = run_trainer(run.trainer, layout.checkpoints, resume_from, run.interrupt)
+    ranks = distributed.gather({"rank": distributed.rank(), **run.trainer.rank_figures()})
+    if run.interrupt.requested and not distributed.is_main():
+        return layout.adapter
+    stop_if_interrupted(run.interrupt, layout.checkpoints, "make train RESUME=1")
+    final_eval = _final_validation_loss(run.trainer) if data.validation is not None else None
+    if not distributed.is_main():
+        return layout.adapter
+
+    tokenizer.pad_token = base_tokenizer_pad  # ship the base model's tokenizer unchanged
+    results = _results(run, result, started, first_eval, final_eval, resume_from)
+    write_adapter(layout.adapter, run.trainer.model, tokenizer, data.heldout, {
+        "config": config_as_dict(config),
+        "config_file": config.source_file,
+        "base_model": {"id": config.model.id, "revision": config.model.revision, **model_source,
+                       "trained_against": trained_against(base, run.trainer.model)},
+        "adapter": {"r": config.lora.r, "alpha": config.lora.alpha, "rslora": config.lora.rslora,
+                    "target_modules": list(config.lora.target_modules),
+                    "trained_on_4bit_base": config.lora.load_in_4bit, "trainable_parameters": run.trainable},
+        "data": {**data.sources, "counts": data.counts},
+        "placement": {"device": placement.device, "backend": placement.backend, "micro_batch_size": run.micro_batch,
+                      "gradient_accumulation_steps": config.train.gradient_accumulation_steps,
+                      "world_size": distributed.world_size(), "ranks": ranks},
+        "results": results,
+    })
+    _print_summary(layout, results["real_tokens_trained"], results["train_seconds"], first_eval, final_eval,
+                   data.counts)
+    return layout.adapter
 
 
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest complete checkpoint: trainer_state.json is written last, so a half-written
-    checkpoint (killed or disk full) lacks it and is skipped."""
-    if not folder.is_dir():
-        return None
-    complete = [
-        (int(match.group(1)), path)
-        for path in folder.iterdir()
-        if (match := CHECKPOINT_NAME.match(path.name)) and (path / "trainer_state.json").is_file()
-    ]
-    return max(complete)[1] if complete else None
+@dataclass
+class TrainerRun:
+    trainer: object
+    interrupt: object
+    timer: object
+    micro_batch: int
+    trainable: int
+
+
+def _set_threads(config: RunConfig, placement: Placement) -> None:
+    if placement.device == "cpu" and config.train.threads:
+        import torch
+
+        torch.set_num_threads(config.train.threads)
+
+
+def _prepare_data(config: RunConfig, tokenizer):
+    from train.data import prepare_sft_data
+
+    data = prepare_sft_data(config.data, tokenizer, config.model.max_seq_length)
+    if distributed.is_main():
+        from train.data_summary import projection, summary_line
+
+        print(summary_line(data, projection(config, data)))
+    return data
+
+
+def _load_model(config: RunConfig, base: TrainingBase, placement: Placement, tokenizer):
+    from transformers import set_seed
+
+    set_seed(config.train.seed)  # adapter init draws from the global RNG before the Trainer seeds it
+    print(f"training against {base.weights.source}" + (f" at {base.weights.commit[:12]}" if base.weights.commit else "")
+          + (" (pre-quantized 4-bit)" if base.prequantized else ""))
+    if placement.backend == "unsloth":
+        model, tokenizer = load_with_unsloth(config, base)
+    else:
+        model = load_with_transformers(config, base, placement.device)
+    use_distinct_pad(tokenizer)
+    return model, tokenizer
+
+
+def _build_trainer(config: RunConfig, layout: RunLayout, placement: Placement, model, tokenizer, data) -> TrainerRun:
+    from transformers import EarlyStoppingCallback
+
+    from train.callbacks import CheckpointOnInterrupt, FreeDiskGuard, RichProgress, StepTimer
+    from train.trainer import PortableSFTTrainer
+
+    micro_batch = config.train.micro_batch_size
+    if micro_batch == "auto":
+        from train.batch_probe import largest_micro_batch
+
+        micro_batch = largest_micro_batch(model, config.model.max_seq_length, placement.device,
+                                          config.train.micro_batch_tokens)
+        print(f"micro_batch_size auto: {micro_batch}")
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    logging_env(config.train.report_to, layout.checkpoints, layout.root)
+    checkpoint_bytes = int(trainable * 16 * 1.2) + 50_000_000
+    require_free_disk(layout.root, checkpoint_bytes * 2, "training checkpoints")
+
+    args = _sft_config(config, layout, placement.device, micro_batch, data.validation is not None)
+    world = distributed.world_size()
+    if world > 1:
+        # the configured accumulation is the global batch: each rank accumulates its share
+        if config.train.gradient_accumulation_steps % world:
+            raise UserError(f"train.gradient_accumulation_steps ({config.train.gradient_accumulation_steps}) must be "
+                            f"a multiple of the number of processes ({world}) to keep the global batch")
+        args.gradient_accumulation_steps = config.train.gradient_accumulation_steps // world
+    interrupt, timer = CheckpointOnInterrupt(), StepTimer()
+    callbacks = [RichProgress(), interrupt, FreeDiskGuard(layout.checkpoints, checkpoint_bytes), timer]
+    if args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
+    trainer = PortableSFTTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.validation,
+                                 processing_class=tokenizer, callbacks=callbacks)
+    quiet_console(trainer)
+    return TrainerRun(trainer, interrupt, timer, micro_batch, trainable)
+
+
+def _results(run: TrainerRun, result, started: float, first_eval, final_eval, resume_from) -> dict:
+    state = run.trainer.state
+    wall = time.perf_counter() - started
+    train_seconds = result.metrics.get("train_runtime") or wall
+    tokens = int(state.num_input_tokens_seen)
+    history = [entry for entry in state.log_history if "loss" in entry]
+    return {
+        "steps": state.global_step,
+        "real_tokens_trained": tokens,
+        "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds else None,
+        "steady_tokens_per_second": run.timer.steady_tokens_per_second(),
+        "train_seconds": round(train_seconds, 1),
+        "wall_seconds": round(wall, 1),
+        "peak_gpu_memory_gib": peak_gpu_gib(),
+        "first_train_loss": history[0]["loss"] if history else None,
+        "final_train_loss": history[-1]["loss"] if history else None,
+        "validation_loss_before": first_eval,
+        "validation_loss_after": final_eval,
+        "resumed_from": str(resume_from) if resume_from else None,
+        "loss_history": [{"step": e["step"], "loss": e["loss"]} for e in history],
+    }
 
 
 def _optimizer_name(config: RunConfig, device: str) -> str:
     if config.train.optimizer != "auto":
         return config.train.optimizer
     return "adamw_8bit" if device == "cuda" else "adamw_torch"
-
-
-def resolve_precision(wanted: str, device: str) -> str:
-    import torch
-
-    if wanted != "auto":
-        return wanted
-    if device == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    # bf16 autocast pays off on CPUs with AMX or AVX512-BF16; elsewhere it is slower.
-    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    return "bf16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "fp32"
 
 
 def _sft_config(config: RunConfig, layout: RunLayout, device: str, micro_batch: int, has_validation: bool):
@@ -111,183 +241,6 @@ def _sft_config(config: RunConfig, layout: RunLayout, device: str, micro_batch: 
         greater_is_better=False if early_stop else None,
         dataset_num_proc=None,
     )
-
-
-def _report_env(config: RunConfig, layout: RunLayout) -> None:
-    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(layout.checkpoints / "logs"))
-    if config.train.report_to == "wandb":
-        os.environ.setdefault("WANDB_PROJECT", "r1-medical")
-        os.environ.setdefault("WANDB_DIR", str(layout.root))
-        if not os.environ.get("WANDB_API_KEY") or os.environ.get("HF_HUB_OFFLINE") == "1":
-            os.environ.setdefault("WANDB_MODE", "offline")
-
-
-def _peak_gpu_gib() -> float | None:
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    return round(torch.cuda.max_memory_reserved() / 2**30, 2)
-
-
-def run_sft(config: RunConfig) -> Path:
-    """Train and write the adapter; returns its folder. Every check a user can fail runs before
-    the run folder is touched."""
-    started = time.perf_counter()
-    placement = resolve_placement(config)
-    if placement.device == "cpu" and config.train.threads:
-        import torch
-
-        torch.set_num_threads(config.train.threads)
-    if placement.backend == "unsloth":
-        import unsloth  # noqa: F401  (must be imported before transformers, trl and peft)
-    base = resolve_training_base(config, placement.backend)
-    model_source = check_model_source(config, base)
-    tokenizer = load_tokenizer(base)
-    base_tokenizer_pad = tokenizer.pad_token
-
-    from train.data import prepare_sft_data
-
-    data = prepare_sft_data(config.data, tokenizer, config.model.max_seq_length)
-    if distributed.is_main():
-        from train.data_summary import projection, summary_line
-
-        print(summary_line(data, projection(config, data)))
-    layout = RunLayout.for_run(config.runs_dir, config.name)
-
-    resume_from = None
-    if config.train.resume:
-        resume_from = latest_checkpoint(layout.checkpoints)
-        if resume_from is None:
-            raise UserError(f"resume requested but {layout.checkpoints} holds no complete checkpoint")
-    elif layout.checkpoints.exists() and distributed.is_main():
-        print(f"starting fresh: removing earlier checkpoints in {layout.checkpoints} (resume=true continues them)")
-        shutil.rmtree(layout.checkpoints)
-
-    from transformers import set_seed
-
-    set_seed(config.train.seed)  # adapter init draws from the global RNG before the Trainer seeds it
-    print(f"training against {base.weights.source}" + (f" at {base.weights.commit[:12]}" if base.weights.commit else "")
-          + (" (pre-quantized 4-bit)" if base.prequantized else ""))
-    if placement.backend == "unsloth":
-        model, tokenizer = load_with_unsloth(config, base)
-    else:
-        model = load_with_transformers(config, base, placement.device)
-    use_distinct_pad(tokenizer)
-
-    micro_batch = config.train.micro_batch_size
-    if micro_batch == "auto":
-        from train.batch_probe import largest_micro_batch
-
-        micro_batch = largest_micro_batch(model, config.model.max_seq_length, placement.device,
-                                          config.train.micro_batch_tokens)
-        print(f"micro_batch_size auto: {micro_batch}")
-
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    layout.root.mkdir(parents=True, exist_ok=True)
-    _report_env(config, layout)
-    checkpoint_bytes = int(trainable * 16 * 1.2) + 50_000_000
-    require_free_disk(layout.root, checkpoint_bytes * 2, "training checkpoints")
-
-    from transformers import EarlyStoppingCallback
-
-    from train.callbacks import CheckpointOnInterrupt, FreeDiskGuard, RichProgress, StepTimer
-
-    args = _sft_config(config, layout, placement.device, micro_batch, data.validation is not None)
-    world = distributed.world_size()
-    if world > 1:
-        # the configured accumulation is the global batch: each rank accumulates its share
-        if config.train.gradient_accumulation_steps % world:
-            raise UserError(f"train.gradient_accumulation_steps ({config.train.gradient_accumulation_steps}) must be "
-                            f"a multiple of the number of processes ({world}) to keep the global batch")
-        args.gradient_accumulation_steps = config.train.gradient_accumulation_steps // world
-    interrupt = CheckpointOnInterrupt()
-    timer = StepTimer()
-    callbacks = [RichProgress(), interrupt, FreeDiskGuard(layout.checkpoints, checkpoint_bytes), timer]
-    if args.load_best_model_at_end:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
-    from train.trainer import PortableSFTTrainer
-
-    trainer = PortableSFTTrainer(
-        model=model, args=args, train_dataset=data.train, eval_dataset=data.validation,
-        processing_class=tokenizer, callbacks=callbacks,
-    )
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    trainer.remove_callback(ProgressCallback)
-    trainer.remove_callback(PrinterCallback)
-
-    first_eval = None
-    if data.validation is not None and resume_from is None:
-        first_eval = trainer.evaluate()["eval_loss"]
-    try:
-        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            _remove_partial_checkpoints(layout.checkpoints)
-            raise UserError(f"disk full while writing to {layout.checkpoints}; earlier checkpoints are kept") from None
-        raise
-    finally:
-        interrupt.restore()
-    ranks = distributed.gather({"rank": distributed.rank(), **trainer.rank_figures()})
-    if interrupt.requested:
-        if not distributed.is_main():
-            return layout.adapter
-        saved = latest_checkpoint(layout.checkpoints)
-        raise UserError(f"interrupted: checkpoint saved at {saved}; `make train RESUME=1` continues from it")
-
-    final_eval = _final_validation_loss(trainer) if data.validation is not None else None
-    if not distributed.is_main():
-        return layout.adapter
-    state = trainer.state
-    wall = time.perf_counter() - started
-    train_seconds = result.metrics.get("train_runtime") or wall
-    tokens = int(state.num_input_tokens_seen)
-    history = [entry for entry in state.log_history if "loss" in entry]
-    tokenizer.pad_token = base_tokenizer_pad  # ship the base model's tokenizer unchanged
-
-    with staged_dir(layout.adapter) as staging:
-        trainer.model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        (staging / HELDOUT_FILE).write_text("".join(
-            json.dumps(row, ensure_ascii=False) + "\n" for row in data.heldout), encoding="utf-8")
-        write_manifest(staging, "train", {
-            "config": config_as_dict(config),
-            "config_file": config.source_file,
-            "base_model": {"id": config.model.id, "revision": config.model.revision, **model_source,
-                           "trained_against": trained_against(base, trainer.model)},
-            "adapter": {"r": config.lora.r, "alpha": config.lora.alpha, "rslora": config.lora.rslora,
-                        "target_modules": list(config.lora.target_modules),
-                        "trained_on_4bit_base": config.lora.load_in_4bit, "trainable_parameters": trainable},
-            "data": {**data.sources, "counts": data.counts},
-            "placement": {"device": placement.device, "backend": placement.backend,
-                          "micro_batch_size": micro_batch,
-                          "gradient_accumulation_steps": config.train.gradient_accumulation_steps,
-                          "world_size": world, "ranks": ranks},
-            "results": {
-                "steps": state.global_step,
-                "real_tokens_trained": tokens,
-                "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds else None,
-                "steady_tokens_per_second": timer.steady_tokens_per_second(),
-                "train_seconds": round(train_seconds, 1),
-                "wall_seconds": round(wall, 1),
-                "peak_gpu_memory_gib": _peak_gpu_gib(),
-                "first_train_loss": history[0]["loss"] if history else None,
-                "final_train_loss": history[-1]["loss"] if history else None,
-                "validation_loss_before": first_eval,
-                "validation_loss_after": final_eval,
-                "resumed_from": str(resume_from) if resume_from else None,
-                "loss_history": [{"step": e["step"], "loss": e["loss"]} for e in history],
-            },
-        })
-    _print_summary(layout, tokens, train_seconds, first_eval, final_eval, data.counts)
-    return layout.adapter
-
-
-def _remove_partial_checkpoints(folder: Path) -> None:
-    for path in folder.glob("checkpoint-*"):
-        if not (path / "trainer_state.json").is_file():
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def _final_validation_loss(trainer) -> float:

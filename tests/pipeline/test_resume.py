@@ -50,7 +50,7 @@ def test_killed_then_resumed_run_matches_an_uninterrupted_one(tmp_path, tiny_mod
 
 
 def test_half_written_checkpoints_are_never_resumed_from(tmp_path):
-    from train.sft import latest_checkpoint
+    from train.lifecycle import latest_checkpoint
 
     (tmp_path / "checkpoint-2").mkdir()
     (tmp_path / "checkpoint-2" / "trainer_state.json").write_text("{}")
