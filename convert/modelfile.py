@@ -1,5 +1,6 @@
-"""An Ollama Modelfile for the GGUF: a Go template equal to the model's own chat template, its
-stop tokens, and the recommended sampling.
+"""An Ollama Modelfile for the GGUF: a Go template equal to the model's own chat template (with
+the thinking block Ollama needs to return the reasoning apart), its stop tokens, and the
+recommended sampling.
 
 Ollama runs Go templates, not the Jinja template the GGUF carries, so the template is rebuilt
 from the Jinja one by rendering probe conversations and reading off what surrounds each message:
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.chat_format import ChatFormat
+from common.reasoning import THINK_CLOSE, THINK_OPEN
 
 _U1, _A1, _U2 = "\u2063U1\u2063", "\u2063A1\u2063", "\u2063U2\u2063"
 
@@ -81,12 +83,20 @@ def check_pieces(pieces: TemplatePieces, chat: ChatFormat, bos_added_by_runtime:
 
 
 def go_template(pieces: TemplatePieces) -> str:
-    """One line with no trim markers: every piece's own whitespace (ChatML's newlines) is kept."""
+    """One line with no trim markers: every piece's own whitespace (ChatML's newlines) is kept.
+
+    The thinking block is what makes `think: true` work in Ollama: it reads the tags around
+    `.Thinking` inside the range over `.Messages` as the model's thinking tags, and splits the
+    output into `thinking` and `content` with them (primed with the opening tag when the prompt
+    ends in it, as R1's does). It renders only for a last assistant message (a prefilled answer),
+    so earlier answers stay without their thinking, as the chat template renders them."""
+    thinking = ("{{ if and $last .Thinking }}" + THINK_OPEN + "\n{{ .Thinking }}\n" + THINK_CLOSE + "\n\n"
+                "{{ end }}")
     return (
         "{{ if .System }}{{ .System }}{{ end }}" + pieces.start +
         "{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
         "{{ if eq .Role \"user\" }}" + pieces.user_before + "{{ .Content }}" + pieces.user_after +
-        "{{ else if eq .Role \"assistant\" }}" + pieces.assistant_before + "{{ .Content }}"
+        "{{ else if eq .Role \"assistant\" }}" + pieces.assistant_before + thinking + "{{ .Content }}"
         "{{ if not $last }}" + pieces.assistant_after + "{{ end }}{{ end }}"
         "{{ if and $last (ne .Role \"assistant\") }}" + pieces.generation + "{{ end }}{{ end }}"
     )

@@ -62,6 +62,19 @@ def test_modelfile_has_the_r1_template_stops_and_sampling(trained_run):
     assert "PARAMETER temperature 0.6" in text and "PARAMETER top_p 0.95" in text
 
 
+def test_the_modelfile_lets_ollama_return_the_thinking_apart(trained_run):
+    """Ollama infers a model's thinking tags from the text nodes that open and close the block
+    holding `.Thinking` inside the range over `.Messages`, and primes its parser with the opening
+    tag when the rendered prompt ends in it (R1's generation prompt opens the think block)."""
+    template = (trained_run["root"] / "gguf" / "Modelfile").read_text().split('TEMPLATE """', 1)[1].split('"""')[0]
+    messages_range = template.split("{{ range $i, $_ := .Messages }}", 1)[1]
+    block = messages_range.split("{{ if and $last .Thinking }}", 1)[1].split("{{ end }}", 1)[0]
+    opening, thinking, closing = block.partition("{{ .Thinking }}")
+    assert thinking and opening.strip() == "<think>" and closing.strip() == "</think>"
+    generation = messages_range.split('{{ if and $last (ne .Role "assistant") }}', 1)[1].split("{{ end }}", 1)[0]
+    assert generation.strip().endswith(opening.strip())
+
+
 def test_chinese_training_rows_tokenize_identically_in_the_gguf(trained_run, tiny_model):
     """medical-o1's zh subsets: the training prompt and completion of each Chinese row, R1's special
     tokens included, get the same ids from the GGUF's tokenizer as from the one training used."""
