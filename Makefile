@@ -5,7 +5,7 @@
 #   make data-report     the training data as the train stage would see it, before any GPU hour
 #   make rehearse        the default config's hub ids through a local hub mirror, end to end
 #   make train convert serve eval    the real run on a CUDA GPU (CONFIG=... picks another)
-#   docs/: stages.md, gpu.md, gpu-host.md, offline-assets.md, troubleshooting.md
+#   docs/: stages.md, data.md, gpu.md, gpu-host.md, offline-assets.md, troubleshooting.md
 
 SHELL := /bin/bash
 PYTHON ?= python3

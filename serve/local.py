@@ -61,6 +61,8 @@ def run_llama_cpp(config: RunConfig) -> int:
         app = create_server_app(options)  # loads the model, so that /health means ready
     url = f"http://{host}:{port}"
     console.print(f"serving [bold]{options.model_name}[/] ({os.path.basename(options.gguf)}) at {url}/v1")
+    console.print(f"web chat: {url}/" + ("  (enter the API key in the page, or open it with #key=...)"
+                                          if options.api_key else ""))
     console.print(curl_example(url, options.model_name, options.api_key), soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0

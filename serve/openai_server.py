@@ -22,10 +22,11 @@ import contextlib
 import functools
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute, APIRouter
 from llama_cpp.server.types import CreateChatCompletionRequest, CreateCompletionRequest
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +37,7 @@ from serve.detokenizer import install as install_detokenizer
 from serve.gguf_template import template_prefills_thinking
 
 CHAT_PATH = "/v1/chat/completions"
+CHAT_PAGE = Path(__file__).parent / "web" / "chat.html"  # the web chat at /
 COMPLETIONS_PATH = "/v1/completions"
 DROPPED_REQUEST_FIELDS = {"n", "logit_bias_type", "user", "min_tokens"}
 
@@ -265,6 +267,10 @@ def create_server_app(options: ServeOptions) -> FastAPI:
             body.prompt = body.prompt[0] if body.prompt else ""
         kwargs = body.model_dump(exclude=DROPPED_REQUEST_FIELDS | {"best_of"})
         return _event_stream(body, llama_cpp.Llama.__call__, kwargs)
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def chat_page():
+        return HTMLResponse(CHAT_PAGE.read_text(encoding="utf-8"))
 
     @router.get("/health")
     async def health():

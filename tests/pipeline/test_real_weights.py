@@ -105,3 +105,27 @@ def test_the_hf_folder_computes_what_the_source_gguf_computes(tokenizer, round_t
     f16 = parity.Scores(parity.llama_cpp_scores(round_trip, items, None, 0), items)
     comparison = parity.compare(torch_scores, f16)
     assert comparison["decided_top1_agreement"] >= 0.99 and comparison["mean_kl"] <= 0.005, comparison
+
+
+def test_the_pipeline_on_real_weights_learns_and_exports_faithfully(tmp_path):
+    """The real-weights profile, short: a few LoRA steps lower SmolLM2's validation loss, and every
+    export passes the parity ladder against the trained model, q8_0 close to it (on a real model,
+    unlike random weights, quantization keeps the predictions)."""
+    import json
+
+    from tests.conftest import SMOLLM2, run_cli
+
+    overrides = [f"runs_dir={tmp_path}", "name=real", "train.max_steps=6", "train.eval_every=6",
+                 "train.save_every=6", "train.report_to=none", "data.validation_fraction=0.03",
+                 "convert.quant_types=[q8_0]", "convert.base_quant=null", "convert.parity.prompts=4",
+                 "convert.parity.max_tokens=96"]
+    train = run_cli("train", "--config", str(SMOLLM2), *overrides, timeout=900)
+    assert train.returncode == 0, train.stderr[-3000:]
+    results = json.loads((tmp_path / "real" / "adapter" / "manifest.json").read_text())["results"]
+    assert results["validation_loss_after"] < results["validation_loss_before"] - 0.2
+    convert = run_cli("convert", "--config", str(SMOLLM2), *overrides, timeout=900)
+    assert convert.returncode == 0, convert.stdout[-3000:] + convert.stderr[-2000:]
+    report = json.loads((tmp_path / "real" / "gguf" / "parity.json").read_text())
+    assert report["passed"] and report["tokenization"]["identical"] and report["chat_prompt"]["identical"]
+    q8 = report["steps"][-1]["vs_a"]
+    assert q8["top1_agreement"] >= 0.97 and q8["mean_kl"] <= 0.01, q8

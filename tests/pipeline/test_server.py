@@ -2,6 +2,10 @@
 
 import concurrent.futures
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -158,3 +162,27 @@ def test_a_client_that_hangs_up_harms_no_later_request(server, hang_up):
         assert reply.status_code == 200, reply.text
         assert reply.json()["usage"]["completion_tokens"] > 0
     assert httpx.get(f"{server.url}/health", timeout=5).json()["status"] == "ok"
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium missing: `make test` installs it")
+def test_the_web_chat_page_shows_the_reasoning_and_the_answer_apart(server, tmp_path):
+    """Headless Chromium opens the page with a question to ask (?q=), the API key in the fragment;
+    the page streams the reply and shows the thinking and the answer in their own places."""
+    from urllib.parse import quote
+
+    question = "A 58-year-old man has chest pain and ST elevation in II, III and aVF. Diagnosis?"
+    url = f"{server.url}/?q={quote(question)}&max_tokens=160#key={server.api_key}"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,900",
+             "--virtual-time-budget=60000"]
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+    turn = dom.split('class="turn"', 1)[1]
+    assert 'data-state="done"' in dom, dom[-2000:]
+    reasoning = turn.split('class="text">', 1)[1].split("</div>", 1)[0]
+    answer = turn.split('class="answer">', 1)[1].split("</div>", 1)[0]
+    assert reasoning.strip() and "&lt;/think&gt;" not in reasoning + answer and "</think>" not in answer
+    shot = tmp_path / "web-chat.png"
+    subprocess.run(["chromium", *flags, f"--screenshot={shot}", url], capture_output=True, timeout=180)
+    assert shot.is_file() and shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
+    if os.environ.get("TEST_OUTPUT_DIR"):  # kept where a CI run collects its outputs
+        shutil.copy(shot, Path(os.environ["TEST_OUTPUT_DIR"]) / "web-chat.png")
