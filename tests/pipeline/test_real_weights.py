@@ -110,7 +110,8 @@ def test_the_hf_folder_computes_what_the_source_gguf_computes(tokenizer, round_t
 def test_the_pipeline_on_real_weights_learns_and_exports_faithfully(tmp_path):
     """The real-weights profile, short: a few LoRA steps lower SmolLM2's validation loss, and every
     export passes the parity ladder against the trained model, q8_0 close to it (on a real model,
-    unlike random weights, quantization keeps the predictions)."""
+    unlike random weights, quantization keeps the predictions: top-1 on decided positions and mean
+    KL, bounds a little looser than llama.cpp's published q8_0 figures for an 8B)."""
     import json
 
     from tests.conftest import SMOLLM2, run_cli
@@ -128,4 +129,4 @@ def test_the_pipeline_on_real_weights_learns_and_exports_faithfully(tmp_path):
     report = json.loads((tmp_path / "real" / "gguf" / "parity.json").read_text())
     assert report["passed"] and report["tokenization"]["identical"] and report["chat_prompt"]["identical"]
     q8 = report["steps"][-1]["vs_a"]
-    assert q8["top1_agreement"] >= 0.97 and q8["mean_kl"] <= 0.01, q8
+    assert q8["decided_top1_agreement"] >= 0.95 and q8["mean_kl"] <= 0.01, q8

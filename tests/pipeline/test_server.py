@@ -4,7 +4,6 @@ import concurrent.futures
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -170,18 +169,18 @@ def test_the_web_chat_page_shows_the_reasoning_and_the_answer_apart(server, tmp_
     the page streams the reply and shows the thinking and the answer in their own places."""
     from urllib.parse import quote
 
+    from tests.browser import open_page
+
     question = "A 58-year-old man has chest pain and ST elevation in II, III and aVF. Diagnosis?"
     url = f"{server.url}/?q={quote(question)}&max_tokens=160#key={server.api_key}"
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,900",
-             "--virtual-time-budget=60000"]
-    dom = subprocess.run(["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+    shot = tmp_path / "web-chat.png"
+    dom = open_page(url, until="document.querySelector('.turn')?.dataset.state !== 'streaming' && "
+                              "!!document.querySelector('.turn')", screenshot=shot)
     turn = dom.split('class="turn"', 1)[1]
     assert 'data-state="done"' in dom, dom[-2000:]
     reasoning = turn.split('class="text">', 1)[1].split("</div>", 1)[0]
     answer = turn.split('class="answer">', 1)[1].split("</div>", 1)[0]
-    assert reasoning.strip() and "&lt;/think&gt;" not in reasoning + answer and "</think>" not in answer
-    shot = tmp_path / "web-chat.png"
-    subprocess.run(["chromium", *flags, f"--screenshot={shot}", url], capture_output=True, timeout=180)
+    assert reasoning.strip() and "&lt;/think&gt;" not in reasoning + answer
     assert shot.is_file() and shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
     if os.environ.get("TEST_OUTPUT_DIR"):  # kept where a CI run collects its outputs
