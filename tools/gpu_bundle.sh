@@ -16,7 +16,8 @@ version=$(sed -n 's/^LLAMA_CPP_PYTHON_VERSION := //p' Makefile)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # wheels for the host's interpreter, whatever this machine runs
 host_wheels=(--no-deps --only-binary=:all: --python-version 3.12 --implementation cp
-             --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
+             --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64
+             --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 pack() {  # pack NAME DIR
   find "$2" -name __pycache__ -type d -prune -exec rm -rf {} +
   tar czf "$out/$1.tgz" -C "$2" . && ls -la "$out/$1.tgz"
