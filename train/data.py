@@ -86,8 +86,6 @@ def _system_warning(chat: ChatFormat, count: int) -> str | None:
 def prepare_sft_data(data: DataSection, tokenizer, max_seq_length: int, strict: bool = True) -> PreparedData:
     """Every part tokenized and counted; a UserError when no training example is left, unless
     `strict` is off (the data report still describes such data)."""
-    from datasets import concatenate_datasets
-
     chat = ChatFormat.of_tokenizer(tokenizer)
     table = load_records(data)
     if len(table) == 0:
@@ -97,22 +95,7 @@ def prepare_sft_data(data: DataSection, tokenizer, max_seq_length: int, strict: 
     sources = {"train": {"source": data.source, "subset": data.subset, "revision": data.revision, "format": fmt,
                          "fingerprint": source_fingerprint(data.source, data.revision)}}
     table = table.add_column(RECORD, list(range(1, len(table) + 1)))
-    validation_table, validation_source, validation_fmt = None, data, fmt
-    if data.validation_source is not None:
-        train_table, validation_source = table, data.validation_source
-        validation_table = load_records(validation_source)
-        validation_table = validation_table.add_column(RECORD, list(range(1, len(validation_table) + 1)))
-        validation_fmt = resolve_format(validation_source.format, validation_table)[0]
-        sources["validation"] = {"source": validation_source.source, "format": validation_fmt,
-                                 "fingerprint": source_fingerprint(validation_source.source, validation_source.revision)}
-    elif data.validation_fraction > 0:
-        train_table, validation_table = validation_split(table, data.validation_fraction,
-                                                         data.validation_max_rows, data.seed)
-    else:
-        train_table = table
-    if validation_table is not None and len(validation_table) == 0:
-        print("validation: too few records to hold any out; training without a validation loss")
-        validation_table = None
+    train_table, validation_table, validation_source, validation_fmt = _split(data, table, fmt, sources)
 
     parts = {"train": _part(train_table, data, fmt, tokenizer, chat, max_seq_length, "train", True)}
     counts = {"records_read": len(table), **parts["train"].counts}
@@ -134,25 +117,8 @@ def prepare_sft_data(data: DataSection, tokenizer, max_seq_length: int, strict: 
             validation = None
         heldout = _heldout(chat, parts["validation"])
 
-    replay = data.replay
-    if replay is not None and replay.ratio > 0:
-        replay_table = load_records(replay)
-        replay_table = replay_table.add_column(RECORD, list(range(1, len(replay_table) + 1)))
-        replay_fmt, replay_detected = resolve_format(replay.format, replay_table)
-        print(f"replay data format: {replay_fmt} ({'detected' if replay_detected else 'data.replay.format'})")
-        parts["replay"] = _part(replay_table, replay, replay_fmt, tokenizer, chat, max_seq_length, "replay", False)
-        counts.update(parts["replay"].counts)
-        replay_rows = parts["replay"].kept
-        wanted = round(len(train) * replay.ratio / (1 - replay.ratio))
-        if len(replay_rows) == 0 or wanted == 0:
-            counts["replay_rows_mixed"] = 0
-        else:
-            rng = random.Random(data.seed)
-            picks = [rng.randrange(len(replay_rows)) for _ in range(wanted)]
-            train = concatenate_datasets([train, replay_rows.select(picks)])
-            counts["replay_rows_mixed"] = wanted
-        sources["replay"] = {"source": replay.source, "ratio": replay.ratio, "format": replay_fmt,
-                             "fingerprint": source_fingerprint(replay.source, replay.revision)}
+    if data.replay is not None and data.replay.ratio > 0:
+        train = _mix_replay(data, train, tokenizer, chat, max_seq_length, parts, counts, sources)
 
     train = train.select_columns(["input_ids", "completion_mask"]).shuffle(seed=data.seed)
     if validation is not None:
@@ -165,3 +131,50 @@ def prepare_sft_data(data: DataSection, tokenizer, max_seq_length: int, strict: 
         print(line)
     return PreparedData(train=train, validation=validation, counts=counts, sources=sources, heldout=heldout,
                         parts=parts, warnings=warnings, format_detected=detected, unusable=unusable)
+
+
+def _split(data: DataSection, table, fmt: str, sources: dict):
+    """Training and validation records: a separate validation source, or a held-out share."""
+    validation_table, validation_source, validation_fmt = None, data, fmt
+    if data.validation_source is not None:
+        train_table, validation_source = table, data.validation_source
+        validation_table = load_records(validation_source)
+        validation_table = validation_table.add_column(RECORD, list(range(1, len(validation_table) + 1)))
+        validation_fmt = resolve_format(validation_source.format, validation_table)[0]
+        sources["validation"] = {"source": validation_source.source, "format": validation_fmt,
+                                 "fingerprint": source_fingerprint(validation_source.source, validation_source.revision)}
+    elif data.validation_fraction > 0:
+        train_table, validation_table = validation_split(table, data.validation_fraction,
+                                                         data.validation_max_rows, data.seed)
+    else:
+        train_table = table
+    if validation_table is not None and len(validation_table) == 0:
+        print("validation: too few records to hold any out; training without a validation loss")
+        validation_table = None
+    return train_table, validation_table, validation_source, validation_fmt
+
+
+def _mix_replay(data: DataSection, train, tokenizer, chat, max_seq_length: int, parts: dict, counts: dict,
+                sources: dict):
+    """General rows mixed into training at data.replay.ratio of the result, drawn with the data seed."""
+    from datasets import concatenate_datasets
+
+    replay = data.replay
+    replay_table = load_records(replay)
+    replay_table = replay_table.add_column(RECORD, list(range(1, len(replay_table) + 1)))
+    replay_fmt, replay_detected = resolve_format(replay.format, replay_table)
+    print(f"replay data format: {replay_fmt} ({'detected' if replay_detected else 'data.replay.format'})")
+    parts["replay"] = _part(replay_table, replay, replay_fmt, tokenizer, chat, max_seq_length, "replay", False)
+    counts.update(parts["replay"].counts)
+    replay_rows = parts["replay"].kept
+    wanted = round(len(train) * replay.ratio / (1 - replay.ratio))
+    if len(replay_rows) == 0 or wanted == 0:
+        counts["replay_rows_mixed"] = 0
+    else:
+        rng = random.Random(data.seed)
+        picks = [rng.randrange(len(replay_rows)) for _ in range(wanted)]
+        train = concatenate_datasets([train, replay_rows.select(picks)])
+        counts["replay_rows_mixed"] = wanted
+    sources["replay"] = {"source": replay.source, "ratio": replay.ratio, "format": replay_fmt,
+                         "fingerprint": source_fingerprint(replay.source, replay.revision)}
+    return train
