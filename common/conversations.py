@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from common.reasoning import THINK_CLOSE, THINK_OPEN
+from common.reasoning import split_reasoning
 
 FORMATS = ("columns", "messages", "sharegpt")
 LIST_FIELD = {"messages": "messages", "sharegpt": "conversations"}
@@ -89,20 +89,6 @@ def _text(value: Any, where: str) -> str:
     raise Refused("bad_type", f"{where} is {_type_name(value)}, not text")
 
 
-def split_think(content: str) -> tuple[str, str]:
-    """(reasoning, answer) of an assistant message's content."""
-    body = content.lstrip()
-    opened = body.startswith(THINK_OPEN)
-    if opened:
-        body = body[len(THINK_OPEN):]
-    if THINK_CLOSE in body:
-        reasoning, _, answer = body.partition(THINK_CLOSE)
-        return reasoning.strip(), answer.strip()
-    if opened:
-        return body.strip(), ""
-    return "", content.strip()
-
-
 def _record(row: Mapping[str, Any]) -> Mapping[str, Any]:
     if RAW_JSON not in row:
         return row
@@ -150,9 +136,10 @@ def _turn(item: Any, index: int, fmt: str) -> dict:
     reasoning = ""
     if role == "assistant":
         separate = next((item[key] for key in REASONING_FIELDS if item.get(key) is not None), None)
-        reasoning_in_content, answer = split_think(content)
-        reasoning = _text(separate, f"{where}.reasoning").strip() if separate is not None else reasoning_in_content
-        content = answer
+        # a message's content is a whole answer: no tag at all means no thinking (prefilled=False)
+        split = split_reasoning(content, prefilled=False)
+        reasoning = _text(separate, f"{where}.reasoning").strip() if separate is not None else split.reasoning
+        content = split.answer
     return {"role": role, "content": content.strip(), "reasoning": reasoning}
 
 
