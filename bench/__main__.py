@@ -31,8 +31,9 @@ def run(*args: str, show: bool = False) -> None:
         print(f"failed: {' '.join(args)}\n{result.stderr[-1500:]}", file=sys.stderr)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True)
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results" / "local")
     parser.add_argument("--only", default="train,convert,serve")
@@ -42,7 +43,7 @@ def main() -> int:
     parser.add_argument("--shape", choices=("tiny", "8b"), default="tiny", help="for the FLOP bound of the table")
     parser.add_argument("--gpu-layers", type=int, default=0, help="llama.cpp layers on the GPU when serving")
     parser.add_argument("overrides", nargs="*", help="key=value for every stage, e.g. model.id=/tmp/m8b")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     out = args.out / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))

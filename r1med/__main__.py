@@ -41,11 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module, leading = VERBS[verb]
     # stages are imported only when their verb runs: no stage imports another, and this does not either
-    entry = importlib.import_module(module).main
-    if module == "bench.__main__":
-        sys.argv = [f"r1med {verb}", *rest]
-        return entry()
-    return entry([*leading, *rest])
+    return importlib.import_module(module).main([*leading, *rest])
 
 
 if __name__ == "__main__":
