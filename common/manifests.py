@@ -13,7 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from common.artifacts import read_manifest
 from common.errors import UserError
+from common.layout import manifest_path
 
 
 class Record(BaseModel):
@@ -128,6 +130,4 @@ def read_convert_manifest(folder: Path, hint: str) -> ConvertManifest:
 
 
 def _read(folder: Path, stage: str, hint: str):
-    from common.artifacts import manifest_path, read_manifest
-
     return parse_manifest(read_manifest(folder, stage, hint), manifest_path(folder))
