@@ -268,9 +268,11 @@ def create_server_app(options: ServeOptions) -> FastAPI:
         kwargs = body.model_dump(exclude=DROPPED_REQUEST_FIELDS | {"best_of"})
         return _event_stream(body, llama_cpp.Llama.__call__, kwargs)
 
+    page = CHAT_PAGE.read_text(encoding="utf-8")
+
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def chat_page():
-        return HTMLResponse(CHAT_PAGE.read_text(encoding="utf-8"))
+        return HTMLResponse(page)
 
     @router.get("/health")
     async def health():
