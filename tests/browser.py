@@ -7,24 +7,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from common.endpoint import free_port
 
 
 async def _session(url: str, until: str, timeout_s: float, screenshot: Path | None) -> str:
     import websockets
 
-    port = _free_port()
+    port = free_port()
     browser = subprocess.Popen(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                                 "--window-size=1000,900", f"--remote-debugging-port={port}", "about:blank"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from common.endpoint import free_port
 from common.errors import UserError, exit_on_user_error
 from common.layout import PROJECT_ROOT, assets_dir
 from convert.steps import PeakMemory
@@ -35,12 +35,6 @@ from tools.hub_mirror.model_repos import UNSLOTH_REPO
 
 CONFIG = PROJECT_ROOT / "configs" / "r1-distill-llama-8b-medical.yaml"
 console = Console()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def overrides(size: str, runs_dir: Path, steps: int) -> list[str]:
