@@ -37,11 +37,11 @@ case "${1:?train|serve|llama-src|llama-cpu|assets}" in
     rm -rf "$tmp/libs/bin" "$tmp/libs/studio" "$tmp/libs/test"
     pack train-libs "$tmp/libs" ;;
   serve)
-    python3 -m pip install -q "${host_wheels[@]}" --target "$tmp/serve" \
-      fastapi starlette uvicorn sse-starlette starlette-context pydantic pydantic-core pydantic-settings \
-      annotated-types typing-inspection python-dotenv openai distro jiter diskcache sniffio httpx httpcore \
-      h11 anyio annotated-doc
-    rm -rf "$tmp/serve/bin"
+    # resolved with their dependencies (the openai client's change from httpx to httpx2 showed
+    # that a hand-kept list goes stale); numpy and jinja2 come with the host's torch
+    python3 -m pip install -q "${host_wheels[@]:1}" --target "$tmp/serve" \
+      fastapi uvicorn sse-starlette starlette-context pydantic-settings openai httpx diskcache
+    rm -rf "$tmp/serve/bin" "$tmp"/serve/numpy* "$tmp"/serve/jinja2* "$tmp"/serve/markupsafe* "$tmp"/serve/MarkupSafe*
     pack serve-libs "$tmp/serve" ;;
   llama-src)
     python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" "llama-cpp-python==$version"
