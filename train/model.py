@@ -108,6 +108,10 @@ def load_with_unsloth(config: RunConfig, base: TrainingBase):
         load_in_4bit=config.lora.load_in_4bit,
         dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16,
     )
+    if config.train.packing:
+        from train.packed_attention import use_varlen_for_packed_rows
+
+        print(f"packed rows attend with {use_varlen_for_packed_rows()}")
     checkpointing = {"unsloth": "unsloth", "on": True, "off": False}[config.train.gradient_checkpointing]
     model = FastLanguageModel.get_peft_model(
         model, use_gradient_checkpointing=checkpointing, random_state=config.train.seed,
