@@ -1,5 +1,5 @@
-"""Where one packed micro-batch's GPU time goes: the train stage's model as it loads it (Unsloth,
-the profile's LoRA and 4-bit settings, offloaded checkpointing), one forward and backward of
+"""Where one packed micro-batch's GPU time goes: the train stage's model as the stage loads it
+(train.model.load_with_unsloth: the profile's base, LoRA, 4-bit and checkpointing settings), one forward and backward of
 `--tokens` packed tokens in rows shaped like medical-o1, timed, then one under PyTorch's profiler.
 
     python -m bench.train_profile --config FILE [--tokens 16384] [--out DIR] [key=value ...]
@@ -47,17 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, args.overrides)
 
     import torch
-    from unsloth import FastLanguageModel
+    from unsloth.utils import attention_dispatch
 
-    from train.model import lora_kwargs
-    from train.packed_attention import use_varlen_for_packed_rows
+    from train.base_model import resolve_training_base
+    from train.model import load_with_unsloth
 
-    model, _ = FastLanguageModel.from_pretrained(config.model.id, use_exact_model_name=True,
-                                                 max_seq_length=config.model.max_seq_length,
-                                                 load_in_4bit=config.lora.load_in_4bit, dtype=torch.bfloat16)
-    attention = use_varlen_for_packed_rows()
-    model = FastLanguageModel.get_peft_model(model, use_gradient_checkpointing="unsloth", random_state=0,
-                                             max_seq_length=config.model.max_seq_length, **lora_kwargs(config))
+    model, _ = load_with_unsloth(config, resolve_training_base(config, "unsloth"))
+    varlen = attention_dispatch._TORCH_VARLEN_ATTN is not None  # what load_with_unsloth's packing setup left
     model.train()
     rows, batch = packed_batch(args.tokens, config.model.max_seq_length, model.config.vocab_size)
 
@@ -78,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         step()
         torch.cuda.synchronize()
     table = profiler.key_averages().table(sort_by="self_cuda_time_total", row_limit=25, max_name_column_width=60)
-    tag = "per-row" if "per run" in attention else "varlen"
+    tag = "varlen" if varlen else "per-row"
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = {"attention": attention, "rows": len(rows), "tokens": sum(rows), "step_s": round(seconds, 4),
+    summary = {"attention": "one varlen call per layer" if varlen else "one SDPA call per run of equal-length rows", "rows": len(rows), "tokens": sum(rows), "step_s": round(seconds, 4),
                "tokens_per_s": round(sum(rows) / seconds, 1),
                "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
     (args.out / f"profile-{tag}.txt").write_text(json.dumps(summary) + "\n\n" + table + "\n")

@@ -15,7 +15,7 @@ out=.gpu; mkdir -p "$out"
 version=$(sed -n 's/^LLAMA_CPP_PYTHON_VERSION := //p' Makefile)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # wheels for the host's interpreter, whatever this machine runs
-host_wheels=(--no-deps --only-binary=:all: --python-version 3.12 --implementation cp
+host_wheels=(--only-binary=:all: --python-version 3.12 --implementation cp
              --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64
              --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 pack() {  # pack NAME DIR
@@ -24,14 +24,14 @@ pack() {  # pack NAME DIR
 }
 case "${1:?train|serve|llama-src|llama-cpu|assets}" in
   train)
-    python3 -m pip install -q "${host_wheels[@]}" --target "$tmp/kernels" "bitsandbytes==0.50.2"
+    python3 -m pip install -q "${host_wheels[@]}" --no-deps --target "$tmp/kernels" "bitsandbytes==0.50.2"
     # only the CUDA runtimes the host's torch can ask for (default: CUDA 13): a tenth of the size
     keep=${BNB_CUDA:-"130 132"}
     for lib in "$tmp"/kernels/bitsandbytes/libbitsandbytes_{cuda,rocm,xpu}*.so; do
       [[ " $keep " == *" $(basename "$lib" .so | sed 's/.*_cuda//') "* ]] || rm -f "$lib"
     done
     pack train-kernels "$tmp/kernels"
-    python3 -m pip install -q "${host_wheels[@]}" --target "$tmp/libs" \
+    python3 -m pip install -q "${host_wheels[@]}" --no-deps --target "$tmp/libs" \
       unsloth==2026.10.9 unsloth-zoo==2026.10.9 trl==1.15.0 "datasets<5" dill multiprocess liger-kernel \
       cut-cross-entropy msgspec tyro docstring-parser typeguard shtab torchao structlog json5 nest-asyncio gguf
     rm -rf "$tmp/libs/bin" "$tmp/libs/studio" "$tmp/libs/test"
@@ -39,7 +39,7 @@ case "${1:?train|serve|llama-src|llama-cpu|assets}" in
   serve)
     # resolved with their dependencies (the openai client's change from httpx to httpx2 showed
     # that a hand-kept list goes stale); numpy and jinja2 come with the host's torch
-    python3 -m pip install -q "${host_wheels[@]:1}" --target "$tmp/serve" \
+    python3 -m pip install -q "${host_wheels[@]}" --target "$tmp/serve" \
       fastapi uvicorn sse-starlette starlette-context pydantic-settings openai httpx diskcache
     rm -rf "$tmp/serve/bin" "$tmp"/serve/numpy* "$tmp"/serve/jinja2* "$tmp"/serve/markupsafe* "$tmp"/serve/MarkupSafe*
     pack serve-libs "$tmp/serve" ;;
