@@ -7,8 +7,9 @@
   stage-bf16  the same, bf16 LoRA instead of QLoRA
 
 Real tokens are the non-padding tokens; throughput is measured after `--warmup` steps.
+`--limit-gib G` lets the recipe's process use at most G GiB of the GPU (a consumer card on a big one).
 
-    python -m bench.train_bench --recipe trl --config FILE --rows N --steps N --out result.json
+    python -m bench.train_bench --recipe trl --config FILE --rows N --steps N [--limit-gib G] --out result.json
 """
 
 from __future__ import annotations
@@ -31,6 +32,20 @@ EPOCH_ROWS = 19704  # medical-o1 `en`
 MEAN_ROW_TOKENS = 737
 GPU_ONLY = {"unsloth": "Unsloth needs a CUDA GPU",
             "stage-bf16": "the bf16 LoRA variant of the QLoRA default needs a CUDA GPU"}
+
+
+def cap_gpu_memory(limit_gib: float) -> None:
+    """At most `limit_gib` of the GPU for this process, set before the model loads: the caching
+    allocator raises out-of-memory past it, as a card of that size would."""
+    import torch
+
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, limit_gib * 2**30 / total))
+
+
+# the train stage in its own process, capped first (the cap is per process)
+CAPPED_TRAIN = ("import runpy, sys; from bench.train_bench import cap_gpu_memory; "
+                "cap_gpu_memory(float(sys.argv.pop(1))); runpy.run_module('train', run_name='__main__')")
 
 
 def _common_lora(config):
@@ -83,12 +98,14 @@ def load_baseline_model(recipe: str, config, max_seq_length: int, cuda: bool):
     return model, AutoTokenizer.from_pretrained(config.model.id)
 
 
-def run_hf_recipe(recipe: str, config, rows_path: Path, steps: int, warmup: int) -> dict:
+def run_hf_recipe(recipe: str, config, rows_path: Path, steps: int, warmup: int, limit_gib: float | None) -> dict:
     import torch
 
     cuda = torch.cuda.is_available()
     if recipe == "unsloth" and not cuda:
         return {"skipped": GPU_ONLY[recipe]}
+    if limit_gib and cuda:
+        cap_gpu_memory(limit_gib)
     model, tokenizer = load_baseline_model(recipe, config, config.model.max_seq_length, cuda)
     from datasets import Dataset
     from trl import SFTConfig
@@ -118,7 +135,7 @@ def run_hf_recipe(recipe: str, config, rows_path: Path, steps: int, warmup: int)
 
 
 def run_stage_recipe(recipe: str, config_file: str, rows_path: Path, steps: int, warmup: int, extra: list[str],
-                     runs: Path | None = None) -> dict:
+                     runs: Path | None = None, limit_gib: float | None = None) -> dict:
     import torch
 
     if recipe == "stage-bf16" and not torch.cuda.is_available():
@@ -131,7 +148,8 @@ def run_stage_recipe(recipe: str, config_file: str, rows_path: Path, steps: int,
         overrides.append("lora.load_in_4bit=false")
     started = time.perf_counter()
     # the stage's own output goes to this process's (the benchmark log)
-    result = subprocess.run([sys.executable, "-m", "train", "--config", config_file, *overrides], cwd=PROJECT_ROOT)
+    entry = ["-c", CAPPED_TRAIN, str(limit_gib)] if limit_gib and torch.cuda.is_available() else ["-m", "train"]
+    result = subprocess.run([sys.executable, *entry, "--config", config_file, *overrides], cwd=PROJECT_ROOT)
     if result.returncode != 0:
         return {"error": f"the train stage exited with code {result.returncode}"}
     manifest = json.loads((runs / "bench" / "adapter" / "manifest.json").read_text())
@@ -153,6 +171,7 @@ def main() -> None:
     parser.add_argument("--shape", default="tiny")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--runs", type=Path, default=None, help="keep the stage's run here (for convert)")
+    parser.add_argument("--limit-gib", type=float, default=None, help="GPU memory cap of the recipe's process")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     config = load_config(args.config, args.overrides)
@@ -164,16 +183,17 @@ def main() -> None:
     rows_path = Path(tempfile.mkdtemp()) / "rows.jsonl"
     shape = write_rows(rows_path, args.rows, config.model.max_seq_length, tokenizer)
     if args.recipe in ("trl", "unsloth"):
-        result = run_hf_recipe(args.recipe, config, rows_path, args.steps, args.warmup)
+        result = run_hf_recipe(args.recipe, config, rows_path, args.steps, args.warmup, args.limit_gib)
     else:
         result = run_stage_recipe(args.recipe, args.config, rows_path, args.steps, args.warmup, args.overrides,
-                                  args.runs)
+                                  args.runs, args.limit_gib)
     rate = result.get("real_tokens_per_s")
     if rate:
         result["epoch_hours"] = EPOCH_ROWS * MEAN_ROW_TOKENS / rate / 3600
         bound = BOUND_TOKENS_PER_S.get(args.shape)
         result["fraction_of_bound"] = rate / bound if bound else None
-    result.update({"recipe": args.recipe, "data": shape, "shape": args.shape})
+    result.update({"recipe": args.recipe, "data": shape, "shape": args.shape, "limit_gib": args.limit_gib,
+                   "overrides": args.overrides})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

@@ -17,7 +17,9 @@ def largest_micro_batch(model, seq_len: int, device: str, max_tokens: int) -> in
 
     if device != "cuda":
         return CPU_DEFAULT
-    total = torch.cuda.get_device_properties(0).total_memory
+    # a per-process cap (torch.cuda.set_per_process_memory_fraction) is the card this process has
+    fraction = getattr(torch.cuda, "get_per_process_memory_fraction", lambda: 1.0)()
+    total = torch.cuda.get_device_properties(0).total_memory * fraction
     limit = max(1, max_tokens // seq_len)
     best, rows = 1, 1
     model.train()
