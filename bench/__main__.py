@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             "--gpu-layers", str(args.gpu_layers), "--out", str(out / "serve-cpu.json"), *common)
         if (out / "serve-cpu.json").is_file():
             print("\nServe\n" + report.serve_table([json.loads((out / "serve-cpu.json").read_text())]))
+        print("\nSeveral clients at once (the serve stage's llama.cpp backend)")
+        sys.stdout.flush()
+        run("bench.serve_concurrency", "--config", args.config, "--out", str(out / "serve-concurrency.json"),
+            *common, show=True)
         print("\nStreaming while the output does not decode as UTF-8")
         sys.stdout.flush()
         run("bench.detokenize_bench", "--out", str(out / "detokenize.json"), show=True)

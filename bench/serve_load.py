@@ -25,16 +25,17 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def one_request(client, model: str, question: str, max_tokens: int) -> dict:
+async def one_request(client, model: str, question: str, max_tokens: int, ignore_eos: bool = False) -> dict:
     started = time.perf_counter()
     response = await client.chat.completions.create(
         model=model, messages=[{"role": "user", "content": question}], max_tokens=max_tokens,
-        temperature=0.6, top_p=0.95)
+        temperature=0.6, top_p=0.95, extra_body={"ignore_eos": True} if ignore_eos else None)
     return {"latency_s": time.perf_counter() - started, "completion_tokens": response.usage.completion_tokens,
             "prompt_tokens": response.usage.prompt_tokens, "finish_reason": response.choices[0].finish_reason}
 
 
-async def load(base_url: str, model: str, requests: int, concurrency: int, max_tokens: int, api_key: str) -> dict:
+async def load(base_url: str, model: str, requests: int, concurrency: int, max_tokens: int, api_key: str,
+               ignore_eos: bool = False) -> dict:
     from openai import AsyncOpenAI
 
     questions = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
@@ -44,7 +45,7 @@ async def load(base_url: str, model: str, requests: int, concurrency: int, max_t
 
         async def bounded(index: int) -> dict:
             async with gate:
-                return await one_request(client, model, questions[index % len(questions)], max_tokens)
+                return await one_request(client, model, questions[index % len(questions)], max_tokens, ignore_eos)
 
         started = time.perf_counter()
         results = await asyncio.gather(*(bounded(i) for i in range(requests)), return_exceptions=True)
@@ -54,7 +55,8 @@ async def load(base_url: str, model: str, requests: int, concurrency: int, max_t
     latencies = [r["latency_s"] for r in answered]
     output_tokens = sum(r["completion_tokens"] for r in answered)
     return {
-        "requests": requests, "concurrency": concurrency, "max_tokens": max_tokens, "answered": len(answered),
+        "requests": requests, "concurrency": concurrency, "max_tokens": max_tokens, "ignore_eos": ignore_eos,
+        "answered": len(answered),
         "errors": errors[:5], "error_count": len(errors), "wall_s": wall,
         "requests_per_s": len(answered) / wall, "output_tokens": output_tokens,
         "output_tokens_per_s": output_tokens / wall,
@@ -72,12 +74,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--max-tokens", type=int, default=256)
     parser.add_argument("--api-key", default="none")
+    parser.add_argument("--ignore-eos", action="store_true", help="every request generates max_tokens (llama.cpp, vLLM)")
     parser.add_argument("--label", default="")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     result = {"label": args.label, "model": args.model,
               **asyncio.run(load(args.base_url, args.model, args.requests, args.concurrency, args.max_tokens,
-                                 args.api_key))}
+                                 args.api_key, args.ignore_eos))}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

@@ -185,11 +185,14 @@ class ServeSection(Section):
     quant: QuantType = Field("q4_k_m", description="which GGUF of the run to serve")
     gguf: str | None = Field(None, description="serve this GGUF file instead of the run's")
     model_name: str | None = Field(None, description="name clients ask for; null = the run name")
-    n_ctx: int = Field(8192, gt=0)
+    n_ctx: int = Field(8192, gt=0, description="context per request (prompt + completion)")
     n_gpu_layers: int = Field(-1, ge=-1, description="-1 = all layers on the GPU when there is one")
     n_threads: int | None = Field(None, gt=0)
     api_key: str | None = Field(None, description="or the SERVE_API_KEY environment variable")
-    logprobs: bool = Field(False, description="accept logprobs requests; costs the LM head on every prompt token")
+    slots: int = Field(4, gt=0, description="requests llama-server generates at once (continuous batching); each "
+                       "has n_ctx tokens of context, so the KV cache holds slots x n_ctx")
+    llama_server: str | None = Field(None, description="null = the llama-server `make setup` built from the pinned "
+                                     "llama.cpp; or the path of another build")
     startup_timeout_s: float = Field(600.0, gt=0)
     vllm: VllmSection = VllmSection()
 

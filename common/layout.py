@@ -13,6 +13,7 @@ runs/<name>/
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,12 @@ def assets_dir() -> Path:
 def llama_cpp_source_dir() -> Path:
     """vendor/llama.cpp of the pinned llama-cpp-python sdist (converter, gguf-py, vocab files)."""
     return assets_dir() / f"llama.cpp-{LLAMA_CPP_PYTHON_VERSION}"
+
+
+def llama_cpp_build_dir() -> Path:
+    """llama-server and llama.cpp's libraries as tools/build_llama_cpp.py built them (`make setup`),
+    inside the virtual environment; LLAMA_CPP_DIR points elsewhere (a host without a venv)."""
+    return Path(os.environ.get("LLAMA_CPP_DIR", Path(sys.prefix) / "llama.cpp")).resolve()
 
 
 def tiny_model_dir() -> Path:

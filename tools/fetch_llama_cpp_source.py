@@ -1,6 +1,7 @@
 """Fetch the pinned llama-cpp-python sdist from the package registry and unpack the parts of its
 vendor/llama.cpp that the pipeline uses: the HF-to-GGUF converter with its gguf-py, the Llama-3
-vocab test files and the chat templates. Idempotent: a finished unpack is kept.
+vocab test files, the chat templates, and the sources that tools/build_llama_cpp.py builds the
+server and the runtime's libraries from. Idempotent: a finished unpack is kept.
 
     python tools/fetch_llama_cpp_source.py [--sdist FILE]
 """
@@ -18,8 +19,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.artifacts import staged_dir  # noqa: E402
 from common.layout import LLAMA_CPP_PYTHON_VERSION, assets_dir, llama_cpp_source_dir  # noqa: E402
 
-WANTED = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/", "models/templates/",
-          "models/ggml-vocab-llama-bpe.gguf", "LICENSE")
+CONVERTER = ("convert_hf_to_gguf.py", "conversion/", "gguf-py/", "models/templates/",
+             "models/ggml-vocab-llama-bpe.gguf", "LICENSE")
+BUILD_SOURCES = ("CMakeLists.txt", "cmake/", "common/", "ggml/", "include/", "licenses/", "scripts/", "src/",
+                 "tools/", "vendor/")
+WANTED = CONVERTER + BUILD_SOURCES
+
+
+def is_complete(target: Path) -> bool:
+    return (target / "convert_hf_to_gguf.py").is_file() and (target / "tools" / "server").is_dir()
 
 
 def download_sdist(into: Path) -> Path:
@@ -40,7 +48,7 @@ def main() -> None:
     parser.add_argument("--sdist", type=Path, default=None)
     args = parser.parse_args()
     target = llama_cpp_source_dir()
-    if (target / "convert_hf_to_gguf.py").is_file():
+    if is_complete(target):
         print(f"llama.cpp source already at {target}")
         return
     sdist = args.sdist or download_sdist(assets_dir() / "dist")

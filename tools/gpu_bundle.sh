@@ -4,15 +4,15 @@
 # rest. Each is one .tgz for tools/gpu_host.sh install; a device runner that carries at most ~64 MiB
 # per call takes train-* in one call and the others in another.
 #   bash tools/gpu_bundle.sh train       .gpu/train-kernels.tgz (bitsandbytes), .gpu/train-libs.tgz (unsloth, trl, datasets, ...)
-#   bash tools/gpu_bundle.sh serve       .gpu/serve-libs.tgz (llama-cpp-python's server dependencies, the openai client)
-#   bash tools/gpu_bundle.sh llama-src   .gpu/llama-cpp-python-src.tgz: the pinned sdist, built on the host with CUDA
+#   bash tools/gpu_bundle.sh serve       .gpu/serve-libs.tgz (the serve stage's web framework, the openai client)
 #   bash tools/gpu_bundle.sh llama-cpu   .gpu/llama-cpp-python.tgz: the pinned version built here for any x86-64 with
-#                                        AVX2 (no CUDA; for hosts where the CUDA build's minutes are not available)
-#   bash tools/gpu_bundle.sh assets      .gpu/llama-cpp-converter.tgz, .gpu/exams.tgz, .gpu/tiny-tok.tgz from .assets/
+#                                        AVX2; on the host, the CUDA build of llama.cpp replaces its libraries
+#   bash tools/gpu_bundle.sh assets      .gpu/llama-cpp-source.tgz (the pinned llama.cpp as make setup unpacks it:
+#                                        converter and build sources), .gpu/exams.tgz, .gpu/tiny-tok.tgz
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.gpu; mkdir -p "$out"
-version=$(sed -n 's/^LLAMA_CPP_PYTHON_VERSION := //p' Makefile)
+version=$(sed -n 's/^LLAMA_CPP_PYTHON_VERSION = "\(.*\)"/\1/p' common/layout.py)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # wheels for the host's interpreter, whatever this machine runs
 host_wheels=(--only-binary=:all: --python-version 3.12 --implementation cp
@@ -22,7 +22,7 @@ pack() {  # pack NAME DIR
   find "$2" -name __pycache__ -type d -prune -exec rm -rf {} +
   tar czf "$out/$1.tgz" -C "$2" . && ls -la "$out/$1.tgz"
 }
-case "${1:?train|serve|llama-src|llama-cpu|assets}" in
+case "${1:?train|serve|llama-cpu|assets}" in
   train)
     python3 -m pip install -q "${host_wheels[@]}" --no-deps --target "$tmp/kernels" "bitsandbytes==0.50.2"
     # only the CUDA runtimes the host's torch can ask for (default: CUDA 13): a tenth of the size
@@ -40,15 +40,9 @@ case "${1:?train|serve|llama-src|llama-cpu|assets}" in
     # resolved with their dependencies (the openai client's change from httpx to httpx2 showed
     # that a hand-kept list goes stale); numpy and jinja2 come with the host's torch
     python3 -m pip install -q "${host_wheels[@]}" --target "$tmp/serve" \
-      fastapi uvicorn sse-starlette starlette-context pydantic-settings openai httpx diskcache
+      fastapi uvicorn openai httpx diskcache
     rm -rf "$tmp/serve/bin" "$tmp"/serve/numpy* "$tmp"/serve/jinja2* "$tmp"/serve/markupsafe* "$tmp"/serve/MarkupSafe*
     pack serve-libs "$tmp/serve" ;;
-  llama-src)
-    python3 -m pip download -q --no-deps --no-binary :all: -d "$tmp" "llama-cpp-python==$version"
-    tar xzf "$tmp"/llama_cpp_python-*.tar.gz -C "$tmp"
-    src=$(ls -d "$tmp"/llama_cpp_python-*/)
-    rm -rf "$src/vendor/llama.cpp/docs" "$src/vendor/llama.cpp/benches" "$src"/vendor/llama.cpp/models/*.gguf*
-    tar czf "$out/llama-cpp-python-src.tgz" -C "$tmp" "$(basename "$src")" && ls -la "$out/llama-cpp-python-src.tgz" ;;
   llama-cpu)
     # llama-cpp-python loads llama.cpp through ctypes: its wheel fits any CPython 3
     CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
@@ -60,10 +54,10 @@ case "${1:?train|serve|llama-src|llama-cpu|assets}" in
     for needed in ".assets/llama.cpp-$version" .assets/exams .assets/tiny-r1-llama/tokenizer.json; do
       [ -e "$needed" ] || { echo "missing $needed: run make setup first" >&2; exit 2; }
     done
-    tar czf "$out/llama-cpp-converter.tgz" -C .assets "llama.cpp-$version"
+    tar czf "$out/llama-cpp-source.tgz" -C .assets "llama.cpp-$version"
     tar czf "$out/exams.tgz" -C .assets exams
     tar czf "$out/tiny-tok.tgz" -C .assets tiny-r1-llama/tokenizer.json tiny-r1-llama/tokenizer_config.json \
       tiny-r1-llama/chat_template.jinja
-    ls -la "$out"/llama-cpp-converter.tgz "$out"/exams.tgz "$out"/tiny-tok.tgz ;;
-  *) echo "unknown bundle: $1 (train|serve|llama-src|llama-cpu|assets)" >&2; exit 2 ;;
+    ls -la "$out"/llama-cpp-source.tgz "$out"/exams.tgz "$out"/tiny-tok.tgz ;;
+  *) echo "unknown bundle: $1 (train|serve|llama-cpu|assets)" >&2; exit 2 ;;
 esac

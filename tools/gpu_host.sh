@@ -2,7 +2,8 @@
 # Steps on an offline GPU host, run from the repository root; /tmp persists while the host stays up.
 # The bundles come in .gpu/ (make them with the bundle maker described in docs/gpu-host.md).
 #   bash tools/gpu_host.sh install           unpack the bundles found in .gpu/ into /tmp/site; when the
-#                                            llama-cpp-python source came, build it with CUDA in the background
+#                                            llama.cpp source came, build llama-server and the libraries
+#                                            llama-cpp-python runs on with CUDA, in the background
 #   bash tools/gpu_host.sh start NAME [--now] CMD..
 #                                            run CMD in the background, after the build if one is running
 #                                            (--now: at once); output to /tmp/jobs/NAME.log
@@ -12,7 +13,7 @@
 set -uo pipefail
 site=/tmp/site; jobs=/tmp/jobs; mkdir -p "$site" "$jobs/out"
 export PYTHONPATH=$site:$PWD PYTHONUNBUFFERED=1 UNSLOTH_DISABLE_STATISTICS=1 TOKENIZERS_PARALLELISM=false
-export PIPELINE_ASSETS=/tmp/assets
+export PIPELINE_ASSETS=/tmp/assets LLAMA_CPP_DIR=/tmp/llama.cpp
 case "${1:?install|start|stop|wait}" in
   install)
     for bundle in .gpu/train-kernels.tgz .gpu/train-libs.tgz .gpu/serve-libs.tgz .gpu/extra.tgz; do
@@ -22,19 +23,20 @@ case "${1:?install|start|stop|wait}" in
       mkdir -p /tmp/assets/tiny-r1-llama && tar xzf .gpu/tiny-tok.tgz -C /tmp/assets/tiny-r1-llama --strip-components 1
     fi
     [ -f .gpu/exams.tgz ] && mkdir -p /tmp/assets && tar xzf .gpu/exams.tgz -C /tmp/assets  # make setup's exams
-    # llama.cpp's converter and gguf-py as make setup unpacks them, for a host given a prebuilt
-    # llama-cpp-python (llama-cpp-python.tgz, its installed package) instead of the source to build
-    [ -f .gpu/llama-cpp-converter.tgz ] && mkdir -p /tmp/assets && tar xzf .gpu/llama-cpp-converter.tgz -C /tmp/assets
-    [ -f .gpu/llama-cpp-python.tgz ] && tar xzf .gpu/llama-cpp-python.tgz -C "$site" && echo "unpacked a prebuilt llama-cpp-python"
-    if [ -f .gpu/llama-cpp-python-src.tgz ] && [ ! -f "$jobs/llama.log" ]; then  # once per host
-      rm -rf /tmp/llama-src && mkdir -p /tmp/llama-src && tar xzf .gpu/llama-cpp-python-src.tgz -C /tmp/llama-src
-      src=$(ls -d /tmp/llama-src/llama_cpp_python-*/)
-      version=$(basename "$src" | sed 's/llama_cpp_python-//')
-      mkdir -p /tmp/assets && cp -r "$src/vendor/llama.cpp" "/tmp/assets/llama.cpp-$version"
-      setsid bash -c "CMAKE_ARGS='-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAVA_BUILD=off' \
-        python3 -m pip install -q --no-deps --no-build-isolation --no-index --target $site $src \
-        > $jobs/llama.log 2>&1; echo \$? > $jobs/llama.done" < /dev/null > /dev/null 2>&1 &
-      echo "building llama-cpp-python $version with CUDA in the background ($jobs/llama.log)"
+    # the pinned llama.cpp as make setup unpacks it (converter, gguf-py, build sources)
+    [ -f .gpu/llama-cpp-source.tgz ] && mkdir -p /tmp/assets && tar xzf .gpu/llama-cpp-source.tgz -C /tmp/assets
+    [ -f .gpu/llama-cpp-python.tgz ] && tar xzf .gpu/llama-cpp-python.tgz -C "$site" && echo "unpacked llama-cpp-python"
+    if ls /tmp/assets/llama.cpp-*/CMakeLists.txt > /dev/null 2>&1 && command -v nvcc > /dev/null \
+        && [ ! -f "$jobs/llama.log" ]; then  # once per host
+      # llama-server with CUDA, as make setup builds it; llama-cpp-python then runs on its libraries.
+      # The host's compiler ships a libstdc++ newer than the system's: linked statically.
+      setsid bash -c "python3 tools/build_llama_cpp.py --server-only --jobs $(( $(nproc) - 2 )) --cmake-args \
+        '-DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCH:-90} -DGGML_NATIVE=OFF \
+         -DCMAKE_EXE_LINKER_FLAGS=-static-libstdc++ -DCMAKE_SHARED_LINKER_FLAGS=-static-libstdc++' \
+        > $jobs/llama.log 2>&1 && { [ ! -d $site/llama_cpp ] || { rm -f $site/llama_cpp/lib/lib*; \
+        cp -P \$LLAMA_CPP_DIR/bin/lib*.so* $site/llama_cpp/lib/; }; }; echo \$? > $jobs/llama.done" \
+        < /dev/null > /dev/null 2>&1 &
+      echo "building llama.cpp with CUDA in the background ($jobs/llama.log)"
     fi
     df -h /tmp | tail -1; nvidia-smi --query-gpu=name,memory.total,memory.used --format=csv,noheader ;;
   start)

@@ -66,12 +66,12 @@ def test_streaming_separates_reasoning_from_content(client):
 
 
 def test_r1_sampling_defaults_apply_when_the_request_sets_none(server):
-    # same seed, no sampling fields vs the R1 values given explicitly: identical text
-    implicit = post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 24, "seed": 7}).json()
-    explicit = post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 24, "seed": 7,
-                                                      "temperature": 0.6, "top_p": 0.95}).json()
-    greedy = post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 24, "seed": 7,
-                                                    "temperature": 0.0}).json()
+    # same seed, no sampling fields vs the R1 values given explicitly: identical text (the prompt
+    # is evaluated afresh each time, so a cached prefix cannot change the numbers)
+    same = {"messages": QUESTION, "max_tokens": 24, "seed": 7, "cache_prompt": False}
+    implicit = post(server, "/v1/chat/completions", same).json()
+    explicit = post(server, "/v1/chat/completions", {**same, "temperature": 0.6, "top_p": 0.95}).json()
+    greedy = post(server, "/v1/chat/completions", {**same, "temperature": 0.0}).json()
     def text(reply):
         return reply["choices"][0]["message"]["reasoning_content"] + reply["choices"][0]["message"]["content"]
     assert text(implicit) == text(explicit)
@@ -83,15 +83,13 @@ def test_r1_sampling_defaults_apply_when_the_request_sets_none(server):
     ({"model": "gpt-4", "messages": QUESTION}, None, 404, "model_not_found"),
     ({"messages": QUESTION, "max_tokens": -5}, None, 400, None),
     ({"messages": QUESTION, "max_tokens": 10**7}, None, 400, None),
-    ({"messages": QUESTION, "max_tokens": 4, "logprobs": True, "top_logprobs": 2}, None, 400, None),
     ({"messages": [{"role": "user", "content": "fever " * 3000}], "max_tokens": 8}, None, 400, "context_length_exceeded"),
     (None, '{"messages": [{"role": "user", "content": "fi\xe8vre"}]}'.encode("latin-1"), 400, None),
     ({"messages": []}, None, 400, None),
     ({"messages": QUESTION, "temperature": -1}, None, 400, None),
     ({"messages": QUESTION, "top_p": 0}, None, 400, None),
     ({"messages": QUESTION, "max_tokens": 4, "n": 3}, None, 400, "unsupported_parameter"),
-], ids=["malformed_json", "unknown_model", "max_tokens_negative", "max_tokens_over_context", "logprobs_off",
-        "over_context", "not_utf8", "no_messages", "negative_temperature", "zero_top_p", "n_above_1"])
+], ids=["malformed_json", "unknown_model", "max_tokens_negative", "max_tokens_over_context", "over_context", "not_utf8", "no_messages", "negative_temperature", "zero_top_p", "n_above_1"])
 def test_bad_requests_get_openai_errors_and_the_server_keeps_serving(server, body, raw, status, code):
     response = post(server, "/v1/chat/completions", body, raw=raw)
     assert response.status_code == status, response.text
@@ -100,6 +98,14 @@ def test_bad_requests_get_openai_errors_and_the_server_keeps_serving(server, bod
     if code:
         assert error["code"] == code
     assert post(server, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 4}).status_code == 200
+
+
+def test_logprobs_come_back_for_each_generated_token(client):
+    reply = client.chat.completions.create(model="session", messages=QUESTION, max_tokens=4, logprobs=True,
+                                           top_logprobs=2, seed=5)
+    tokens = reply.choices[0].logprobs.content
+    assert len(tokens) == reply.usage.completion_tokens
+    assert all(token.logprob <= 0 and len(token.top_logprobs) == 2 for token in tokens)
 
 
 def test_wrong_api_key_is_401(server):
@@ -185,3 +191,67 @@ def test_the_web_chat_page_shows_the_reasoning_and_the_answer_apart(server, tmp_
     print(f"screenshot: {shot}")
     if os.environ.get("TEST_OUTPUT_DIR"):  # kept where a CI run collects its outputs
         shutil.copy(shot, Path(os.environ["TEST_OUTPUT_DIR"]) / "web-chat.png")
+
+
+def _metric(server, name: str) -> float:
+    text = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {server.api_key}"}, timeout=10).text
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(f"llamacpp:{name} "))
+
+
+def test_four_clients_are_decoded_together(server):
+    """Bounded: 4 requests of 200 tokens at once. Continuous batching decodes the four in the same
+    llama_decode calls, so llama-server's counters show far fewer calls than tokens (the old
+    server decoded one request at a time: one call per token)."""
+    before = _metric(server, "tokens_predicted_total"), _metric(server, "n_decode_total")
+    body = {"messages": QUESTION, "max_tokens": 200, "ignore_eos": True, "temperature": 0.0, "cache_prompt": False}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        replies = list(pool.map(lambda _: post(server, "/v1/chat/completions", body), range(4), timeout=120))
+    assert [reply.json()["usage"]["completion_tokens"] for reply in replies] == [200] * 4
+    tokens = _metric(server, "tokens_predicted_total") - before[0]
+    decodes = _metric(server, "n_decode_total") - before[1]
+    assert tokens >= 800 and tokens / decodes > 2, (tokens, decodes)
+
+
+def test_health_is_503_once_the_model_server_has_died_and_it_dies_with_the_serve_stage(trained_run):
+    """The serve stage's llama-server child killed: /health and requests say so (503) instead of
+    hanging. The serve stage killed outright: its llama-server does not outlive it."""
+    import psutil
+
+    from common.endpoint import LocalServer
+    from tests.conftest import API_KEY, TINY
+
+    overrides = [*trained_run["overrides"], f"serve.api_key={API_KEY}", "serve.n_ctx=512", "serve.slots=1"]
+    log = trained_run["root"] / "server-death.log"
+    for victim in ("llama-server", "serve stage"):
+        with LocalServer(str(TINY), overrides, timeout_s=90, log_file=log) as running:
+            serve_stage = psutil.Process(running.process.pid)
+            (llama,) = [child for child in serve_stage.children() if child.name() == "llama-server"]
+            if victim == "llama-server":
+                llama.kill()
+                assert _ends_within(llama, 10)
+                health = httpx.get(f"{running.url}/health", timeout=10)
+                assert health.status_code == 503 and "exited" in health.json()["detail"]
+                running.api_key = API_KEY
+                reply = post(running, "/v1/chat/completions", {"messages": QUESTION, "max_tokens": 4})
+                assert reply.status_code == 503 and "stopped" in reply.json()["error"]["message"]
+            else:
+                serve_stage.kill()
+                running.process.wait(10)
+                assert _ends_within(llama, 10)
+
+
+def _ends_within(process, seconds: float) -> bool:
+    """Exited (a zombie counts: an orphan's reaper here may never collect it)."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.2)
+    return False
