@@ -30,7 +30,8 @@ class LlamaServerOptions:
     n_ctx: int  # per slot: the longest prompt + completion one request may have
     slots: int
     n_gpu_layers: int
-    n_threads: int
+    n_threads: int  # one token at a time
+    n_threads_batch: int  # several clients' tokens in one step, and prompts
     binary: Path
     log_file: Path
 
@@ -46,7 +47,7 @@ def command(options: LlamaServerOptions, port: int) -> list[str]:
         # one KV region per slot, so every request has the context the config promises
         "--parallel", str(options.slots), "--ctx-size", str(options.n_ctx * options.slots), "--no-kv-unified",
         "--n-gpu-layers", str(ALL_LAYERS if options.n_gpu_layers < 0 else options.n_gpu_layers),
-        "--threads", str(options.n_threads),
+        "--threads", str(options.n_threads), "--threads-batch", str(options.n_threads_batch),
         # the thinking is split from the answer in one place for every backend (common/reasoning.py)
         "--reasoning-format", "none", "--jinja",
         "--no-webui", "--metrics",

@@ -38,8 +38,10 @@ def _require_free_port(host: str, port: int) -> None:
 
 
 def server_threads() -> int:
-    """All cores but one: llama.cpp's workers spin on every core they are given, and the HTTP side
-    then waits for a core at every token (BENCHMARKS.md)."""
+    """All cores but one for one token at a time: llama.cpp's workers spin on every core they are
+    given, and the HTTP side then waits for a core at every token (BENCHMARKS.md). Steps that
+    decode several clients' tokens at once, and prompts, get every core: there the work is
+    large enough to pay for it."""
     return max(1, (os.cpu_count() or 2) - 1)
 
 
@@ -49,7 +51,8 @@ def llama_server_options(config: RunConfig) -> LlamaServerOptions:
     return LlamaServerOptions(
         gguf=str(gguf_to_serve(config)), model_name=config.served_model_name, n_ctx=config.serve.n_ctx,
         slots=config.serve.slots, n_gpu_layers=config.serve.n_gpu_layers,
-        n_threads=config.serve.n_threads or server_threads(), binary=binary, log_file=layout.root / "llama-server.log",
+        n_threads=config.serve.n_threads or server_threads(),
+        n_threads_batch=config.serve.n_threads or os.cpu_count() or 1, binary=binary, log_file=layout.root / "llama-server.log",
     )
 
 
