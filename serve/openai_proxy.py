@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -222,12 +223,14 @@ def create_proxy_app(options: ProxyOptions, upstream_url: str, upstream_key: str
 
         async def relay():
             # a client that hangs up cancels this generator; closing the upstream response then
-            # closes its connection, and llama-server stops that slot's generation
+            # closes its connection, and llama-server stops that slot's generation. The close is
+            # shielded: the cancellation would otherwise be delivered again at its first await.
             try:
                 async for event in events:
                     yield event
             finally:
-                await response.aclose()
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
 
         return StreamingResponse(relay(), media_type="text/event-stream", headers=SSE_HEADERS)
 
