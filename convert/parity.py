@@ -197,8 +197,9 @@ def tokenization_mismatches(tokenizer, gguf: Path, samples: list[HeldOut]) -> li
 
 
 def chat_prompt_check(gguf: Path, questions: list[str], tokenizer) -> dict:
-    """The GGUF's embedded chat template, rendered as llama-cpp-python's server renders it, must
-    produce the prompt training used (the tokenizer's template), with one BOS at most."""
+    """The GGUF's embedded chat template, rendered as llama-cpp-python renders it (`make chat`),
+    must produce the prompt training used (the tokenizer's template), with one BOS at most.
+    llama-server renders with its own engine; tests/pipeline/test_server.py holds it to the same."""
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 

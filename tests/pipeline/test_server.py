@@ -258,3 +258,30 @@ def _ends_within(process, seconds: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def test_llama_server_feeds_the_model_the_prompt_training_used(trained_run, tmp_path):
+    """llama-server renders chat requests with its own C++ Jinja engine, not the Python one the
+    convert stage's check uses: its prompt for a multi-turn conversation, tokenized as it
+    tokenizes requests, must be the training prompt (one BOS, then the R1 template's text)."""
+    from common.reasoning import BOS, render_prompt
+    from serve.llama_server import LlamaServer, LlamaServerOptions, default_binary
+
+    gguf = next((trained_run["root"] / "gguf").glob("*-q4_k_m.gguf"))
+    options = LlamaServerOptions(gguf=str(gguf), model_name="t", n_ctx=512, slots=1, n_gpu_layers=0, n_threads=1,
+                                 n_threads_batch=1, binary=default_binary(), log_file=tmp_path / "llama-server.log")
+    conversation = [{"role": "user", "content": "Fever and a stiff neck?"},
+                    {"role": "assistant", "content": "<think>\nMeningitis first.\n</think>\n\nLumbar puncture."},
+                    {"role": "user", "content": "And then?"}]
+    with LlamaServer(options) as llama:
+        llama.start(60)
+        headers = {"Authorization": f"Bearer {llama.key}"}
+        prompt = httpx.post(f"{llama.url}/apply-template", headers=headers, json={"messages": conversation},
+                            timeout=30).json()["prompt"]
+        tokens = httpx.post(f"{llama.url}/tokenize", headers=headers, timeout=30,
+                            json={"content": prompt, "add_special": True, "parse_special": True}).json()["tokens"]
+        expected = httpx.post(f"{llama.url}/tokenize", headers=headers, timeout=30,
+                              json={"content": render_prompt(conversation), "add_special": False,
+                                    "parse_special": True}).json()["tokens"]
+    assert render_prompt(conversation) == BOS + prompt
+    assert tokens == expected and tokens.count(expected[0]) == 1
