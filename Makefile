@@ -58,31 +58,20 @@ help:
 
 setup: $(VENV)/.installed assets
 
-ifeq ($(HAS_GPU),1)
-INSTALL_TORCH := $(BIN)/python -m pip install -q "torch"
-else
-# A plain `torch` requirement pulls several GB of CUDA wheels; take the CPU build first.
-INSTALL_TORCH := { $(BIN)/python -m pip install -q --timeout 20 --retries 0 --index-url \
-	https://download.pytorch.org/whl/cpu "torch==$(TORCH_VERSION)" 2>/dev/null || \
-	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"; }
-endif
-LLAMA_BUILD_LOG := $(VENV)/llama.cpp-build.log
-
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+ifeq ($(HAS_GPU),1)
+	$(BIN)/python -m pip install -q "torch"
+else
+	@# A plain `torch` requirement pulls several GB of CUDA wheels; take the CPU build first.
+	$(BIN)/python -m pip install -q --timeout 20 --retries 0 --index-url https://download.pytorch.org/whl/cpu \
+		"torch==$(TORCH_VERSION)" 2>/dev/null || $(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
+endif
 	$(BIN)/python -m pip install -q cmake ninja
 	$(BIN)/python tools/fetch_llama_cpp_source.py
-	@# llama.cpp compiles (CPU-bound) while pip installs the rest (mostly waiting on downloads)
-	@echo "building llama.cpp in the background (log: $(LLAMA_BUILD_LOG))"
-	@LLAMA_CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python tools/build_llama_cpp.py --server-only \
-		> $(LLAMA_BUILD_LOG) 2>&1 & build=$$!; \
-	$(INSTALL_TORCH) && $(BIN)/python tools/build_llama_cpp.py --python-only && \
-		$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"; installed=$$?; \
-	while kill -0 $$build 2>/dev/null; do echo "llama.cpp: $$(tail -n 1 $(LLAMA_BUILD_LOG) | cut -c1-90)"; sleep 20; done; \
-	wait $$build || { tail -n 30 $(LLAMA_BUILD_LOG); echo "llama.cpp build failed (log: $(LLAMA_BUILD_LOG))"; exit 1; }; \
-	exit $$installed
-	$(BIN)/python tools/build_llama_cpp.py --python-only
+	LLAMA_CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python tools/build_llama_cpp.py
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	@touch $@
 
 assets: $(VENV)/.installed

@@ -7,12 +7,10 @@ Everything goes into the virtual environment: <venv>/llama.cpp/bin holds llama-s
 libraries beside it (found through an $ORIGIN rpath). Idempotent: a build made from the same
 source with the same CMake arguments is kept.
 
-    python tools/build_llama_cpp.py [--cmake-args "-DGGML_CUDA=on ..."] [--jobs N] [--server-only | --python-only]
+    python tools/build_llama_cpp.py [--cmake-args "-DGGML_CUDA=on ..."] [--jobs N] [--server-only]
 
---server-only builds and leaves llama-cpp-python alone (`make setup` runs it while pip installs
-the rest; an offline GPU host, where LLAMA_CPP_DIR says where the build goes: docs/gpu-host.md).
---python-only installs llama-cpp-python without its own compile and gives it the libraries of the
-build when there is one.
+--server-only builds llama-server and leaves llama-cpp-python alone (an offline GPU host, where
+LLAMA_CPP_DIR says where the build goes; docs/gpu-host.md).
 """
 
 from __future__ import annotations
@@ -87,8 +85,6 @@ def install_python_binding(libs: list[Path]) -> None:
         env=env)
     spec = importlib.util.find_spec("llama_cpp")
     package_lib = Path(next(iter(spec.submodule_search_locations))) / "lib"
-    if not libs:
-        return
     package_lib.mkdir(exist_ok=True)
     for stale in libraries(package_lib):
         stale.unlink()
@@ -102,12 +98,8 @@ def main() -> None:
     parser.add_argument("--cmake-args", default=os.environ.get("LLAMA_CMAKE_ARGS", ""))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--server-only", action="store_true", help="do not install llama-cpp-python")
-    parser.add_argument("--python-only", action="store_true", help="install llama-cpp-python, do not build")
     args = parser.parse_args()
     source, out = llama_cpp_source_dir(), llama_cpp_build_dir()
-    if args.python_only:
-        install_python_binding(libraries(out / "bin"))
-        return
     if not (source / "CMakeLists.txt").is_file():
         sys.exit(f"error: no llama.cpp source at {source}; run tools/fetch_llama_cpp_source.py first")
     cmake_args = shlex.split(args.cmake_args)
