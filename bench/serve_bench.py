@@ -182,7 +182,7 @@ def main() -> None:
     import httpx
     from llama_cpp import Llama
 
-    from serve.artifacts import gguf_to_serve, model_name
+    from serve.artifacts import gguf_to_serve
 
     gguf = str(gguf_to_serve(config))
     llama = Llama(gguf, n_gpu_layers=args.gpu_layers, n_threads=args.threads, n_ctx=n_ctx, n_batch=512, verbose=False)
@@ -190,7 +190,7 @@ def main() -> None:
               "gpu_layers": args.gpu_layers, "threads": args.threads, "lengths": []}
     try:
         with LocalServer(args.config, overrides, timeout_s=600) as server, httpx.Client(timeout=1200) as client:
-            paths = Paths(llama, server, client, model_name(config), ban_eos=not args.allow_eos)
+            paths = Paths(llama, server, client, config.served_model_name, ban_eos=not args.allow_eos)
             result["prompt_tokens"] = paths.prompt_tokens
             for path in PATHS:
                 paths.run(path, "warm up", 4)
