@@ -191,10 +191,6 @@ def create_proxy_app(options: ProxyOptions, upstream_url: str, upstream_key: str
             if chunk is not None:
                 yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
-    async def relay_bytes(response: httpx.Response):
-        async for piece in response.aiter_raw():
-            yield piece
-
     async def forward(request: Request, path: str, chat: bool) -> Response:
         if not authorized(request):
             return unauthorized()
@@ -219,7 +215,7 @@ def create_proxy_app(options: ProxyOptions, upstream_url: str, upstream_key: str
         if not stream:
             result = response.json()
             return JSONResponse(split_chat_completion(result, options.prefilled) if chat else result)
-        events = relay_chat_stream(response) if chat else relay_bytes(response)
+        events = relay_chat_stream(response) if chat else response.aiter_raw()
 
         async def relay():
             # a client that hangs up cancels this generator; closing the upstream response then
