@@ -119,8 +119,9 @@ class TrainSection(Section):
     )
     seed: int = 3407
     packing: bool = True
-    gradient_checkpointing: Literal["unsloth", "on", "off"] = Field(
-        "unsloth", description="unsloth (offloaded to CPU RAM), on (in GPU memory) or off; true/false mean on/off")
+    gradient_checkpointing: Literal["auto", "unsloth", "on", "off"] = Field(
+        "auto", description="auto (off when at least 4,096 packed tokens fit the GPU without it, else "
+        "unsloth), unsloth (offloaded to CPU RAM), on (in GPU memory) or off; true/false mean on/off")
     eval_every: int = Field(100, gt=0)
     save_every: int = Field(100, gt=0)
     save_total_limit: int = Field(3, gt=0)

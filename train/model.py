@@ -112,12 +112,22 @@ def load_with_unsloth(config: RunConfig, base: TrainingBase):
         from train.packed_attention import use_varlen_for_packed_rows
 
         print(f"packed rows attend with {use_varlen_for_packed_rows()}")
-    checkpointing = {"unsloth": "unsloth", "on": True, "off": False}[config.train.gradient_checkpointing]
+    # auto arms the offloaded mode; train/batch_probe.py turns it off when the GPU fits that
+    checkpointing = {"auto": "unsloth", "unsloth": "unsloth", "on": True, "off": False}[config.train.gradient_checkpointing]
     model = FastLanguageModel.get_peft_model(
         model, use_gradient_checkpointing=checkpointing, random_state=config.train.seed,
         max_seq_length=config.model.max_seq_length, **lora_kwargs(config),
     )
     return model, tokenizer
+
+
+def switch_unsloth_checkpointing(model, mode: str | bool) -> None:
+    """Checkpointing of an Unsloth model after loading: "unsloth" (offloaded, as loaded), or False.
+    The trainer re-applies the recorded mode when training starts, so the record changes too."""
+    from unsloth import FastLanguageModel
+
+    model._unsloth_gradient_checkpointing = mode
+    FastLanguageModel.for_training(model, use_gradient_checkpointing=mode)
 
 
 def keep_4bit_layers_differentiable(model) -> None:
@@ -155,7 +165,8 @@ def load_with_transformers(config: RunConfig, base: TrainingBase, device: str):
     model = AutoModelForCausalLM.from_pretrained(base.weights.dir, **kwargs)
     if device == "cpu":
         keep_4bit_layers_differentiable(model)
-    checkpointing = config.train.gradient_checkpointing != "off"
+    # the transformers backend does not probe: auto keeps activations on CPUs, recomputes on GPUs
+    checkpointing = {"auto": device == "cuda", "off": False}.get(config.train.gradient_checkpointing, True)
     if config.lora.load_in_4bit:
         # non-reentrant checkpointing: the reentrant kind breaks DDP's gradient hooks
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing,

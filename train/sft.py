@@ -74,6 +74,7 @@ def run_sft(config: RunConfig) -> Path:
                     "trained_on_4bit_base": config.lora.load_in_4bit, "trainable_parameters": run.trainable},
         "data": {**data.sources, "counts": data.counts},
         "placement": {"device": placement.device, "backend": placement.backend, "micro_batch_size": run.micro_batch,
+                      "gradient_checkpointing": run.checkpointing,
                       "gradient_accumulation_steps": config.train.gradient_accumulation_steps,
                       "world_size": distributed.world_size(), "ranks": ranks},
         "results": results,
@@ -89,6 +90,7 @@ class TrainerRun:
     interrupt: object
     timer: object
     micro_batch: int
+    checkpointing: str
     trainable: int
 
 
@@ -130,13 +132,7 @@ def _build_trainer(config: RunConfig, layout: RunLayout, placement: Placement, m
     from train.callbacks import CheckpointOnInterrupt, FreeDiskGuard, RichProgress, StepTimer
     from train.trainer import PortableSFTTrainer
 
-    micro_batch = config.train.micro_batch_size
-    if micro_batch == "auto":
-        from train.batch_probe import largest_micro_batch
-
-        micro_batch = largest_micro_batch(model, config.model.max_seq_length, placement.device,
-                                          config.train.micro_batch_tokens)
-        print(f"micro_batch_size auto: {micro_batch}")
+    micro_batch, checkpointing = _fit_memory(config, placement, model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     layout.root.mkdir(parents=True, exist_ok=True)
     logging_env(config.train.report_to, layout.checkpoints, layout.root)
@@ -158,7 +154,32 @@ def _build_trainer(config: RunConfig, layout: RunLayout, placement: Placement, m
     trainer = PortableSFTTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.validation,
                                  processing_class=tokenizer, callbacks=callbacks)
     quiet_console(trainer)
-    return TrainerRun(trainer, interrupt, timer, micro_batch, trainable)
+    return TrainerRun(trainer, interrupt, timer, micro_batch, checkpointing, trainable)
+
+
+def _fit_memory(config: RunConfig, placement: Placement, model) -> tuple[int, str]:
+    """The micro-batch, and the checkpointing the model trains with (as the manifest records it)."""
+    train = config.train
+    if placement.backend == "unsloth":
+        from train.batch_probe import plan_memory
+        from train.model import switch_unsloth_checkpointing
+
+        plan = plan_memory(model, config.model.max_seq_length, train.micro_batch_size, train.micro_batch_tokens,
+                           train.gradient_checkpointing, lambda mode: switch_unsloth_checkpointing(model, mode))
+        chosen = {"unsloth": "unsloth", True: "on", False: "off"}[plan.checkpointing]
+        print(f"micro-batch {plan.micro_batch}, gradient checkpointing {chosen}: {plan.reason}")
+        return plan.micro_batch, chosen
+    micro_batch = train.micro_batch_size
+    if micro_batch == "auto":
+        from train.batch_probe import largest_micro_batch
+
+        micro_batch = largest_micro_batch(model, config.model.max_seq_length, placement.device,
+                                          train.micro_batch_tokens)
+        print(f"micro_batch_size auto: {micro_batch}")
+    checkpointing = train.gradient_checkpointing
+    if checkpointing == "auto":
+        checkpointing = "on" if placement.device == "cuda" else "off"
+    return micro_batch, checkpointing
 
 
 def _results(run: TrainerRun, result, started: float, first_eval, final_eval, resume_from) -> dict:

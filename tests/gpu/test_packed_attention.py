@@ -3,8 +3,6 @@ loss and LoRA gradients equal those of its rows run one by one (no attention acr
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -15,7 +13,6 @@ pytest.importorskip("unsloth")
 import torch.nn.functional as F  # noqa: E402
 from unsloth.utils import attention_dispatch as dispatch  # noqa: E402
 
-from common.layout import assets_dir  # noqa: E402
 from train.packed_attention import use_varlen_for_packed_rows  # noqa: E402
 
 LENGTHS = [700, 301, 1200, 64, 900]  # unequal: equal lengths would be one SDPA call anyway
@@ -75,19 +72,11 @@ def test_grouped_heads_varlen_equals_causal_attention_per_row(varlen_calls):
         assert relative_error(got, want) < 1e-2
 
 
-def test_packed_loss_and_gradients_equal_the_rows_run_alone(tmp_path, varlen_calls):
-    from transformers import LlamaConfig, LlamaForCausalLM
+def test_packed_loss_and_gradients_equal_the_rows_run_alone(small_llama_dir, varlen_calls):
     from unsloth import FastLanguageModel
 
-    tokenizer_dir = assets_dir() / "tiny-r1-llama"
-    settings = LlamaConfig(hidden_size=512, intermediate_size=1024, num_hidden_layers=2, num_attention_heads=4,
-                           num_key_value_heads=1, head_dim=128, vocab_size=128256, max_position_embeddings=4096,
-                           bos_token_id=128000, eos_token_id=128001, torch_dtype="bfloat16")
-    torch.manual_seed(0)
-    LlamaForCausalLM(settings).to(torch.bfloat16).save_pretrained(tmp_path)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tokenizer_dir / name, tmp_path / name)
-    model, _ = FastLanguageModel.from_pretrained(str(tmp_path), use_exact_model_name=True, max_seq_length=4096,
+    layers = 2
+    model, _ = FastLanguageModel.from_pretrained(str(small_llama_dir), use_exact_model_name=True, max_seq_length=4096,
                                                  load_in_4bit=False, dtype=torch.bfloat16)
     model = FastLanguageModel.get_peft_model(model, r=8, lora_alpha=8, lora_dropout=0.0, bias="none",
                                              target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -107,7 +96,7 @@ def test_packed_loss_and_gradients_equal_the_rows_run_alone(tmp_path, varlen_cal
     before = varlen_calls.calls
     packed_loss = model(input_ids=ids, position_ids=positions, labels=labels,
                         packed_seq_lengths=torch.tensor(LENGTHS, dtype=torch.int32)).loss
-    assert varlen_calls.calls - before == settings.num_hidden_layers, "not one varlen call per layer"
+    assert varlen_calls.calls - before == layers, "not one varlen call per layer"
     packed_grads = torch.autograd.grad(packed_loss, adapters)
 
     targets = sum(n - 1 for n in LENGTHS)
