@@ -1,4 +1,4 @@
-"""What the server and the chat read from a GGUF's own chat template."""
+"""What the terminal chat reads from a GGUF's own chat template, through llama-cpp-python's Jinja."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def llama_server_options(config: RunConfig) -> LlamaServerOptions:
     )
 
 
-def template_prefills_thinking(server: LlamaServer) -> bool:
+def llama_server_prefills_thinking(server: LlamaServer) -> bool:
     """Whether the GGUF's chat template, as llama-server renders it, opens the think block itself."""
     rendered = httpx.post(f"{server.url}/apply-template", headers={"Authorization": f"Bearer {server.key}"},
                           json={"messages": [{"role": "user", "content": PROBE_QUESTION}]}, timeout=30)
@@ -81,7 +81,7 @@ def run_llama_cpp(config: RunConfig) -> int:
         app = create_proxy_app(
             ProxyOptions(model_name=options.model_name, n_ctx=options.n_ctx, api_key=key,
                          temperature=config.sampling.temperature, top_p=config.sampling.top_p,
-                         max_tokens=config.sampling.max_tokens, prefilled=template_prefills_thinking(server)),
+                         max_tokens=config.sampling.max_tokens, prefilled=llama_server_prefills_thinking(server)),
             server.url, server.key, lambda: server.exit_code)
         url = f"http://{host}:{port}"
         console.print(f"serving [bold]{options.model_name}[/] ({os.path.basename(options.gguf)}) at {url}/v1 "

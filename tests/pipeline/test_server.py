@@ -264,12 +264,17 @@ def test_llama_server_feeds_the_model_the_prompt_training_used(trained_run, tmp_
     """llama-server renders chat requests with its own C++ Jinja engine, not the Python one the
     convert stage's check uses: its prompt for a multi-turn conversation, tokenized as it
     tokenizes requests, must be the training prompt (one BOS, then the R1 template's text)."""
-    from common.reasoning import BOS, render_prompt
-    from serve.llama_server import LlamaServer, LlamaServerOptions, default_binary
+    from dataclasses import replace
 
-    gguf = next((trained_run["root"] / "gguf").glob("*-q4_k_m.gguf"))
-    options = LlamaServerOptions(gguf=str(gguf), model_name="t", n_ctx=512, slots=1, n_gpu_layers=0, n_threads=1,
-                                 n_threads_batch=1, binary=default_binary(), log_file=tmp_path / "llama-server.log")
+    from common.config import load_config
+    from common.reasoning import BOS, render_prompt
+    from serve.llama_server import LlamaServer
+    from serve.local import llama_server_options
+    from tests.conftest import TINY
+
+    # the serve stage's own options for the session run, but one small slot and a log of its own
+    config = load_config(TINY, [*trained_run["overrides"], "serve.slots=1", "serve.n_ctx=512"])
+    options = replace(llama_server_options(config), log_file=tmp_path / "llama-server.log")
     conversation = [{"role": "user", "content": "Fever and a stiff neck?"},
                     {"role": "assistant", "content": "<think>\nMeningitis first.\n</think>\n\nLumbar puncture."},
                     {"role": "user", "content": "And then?"}]
