@@ -25,6 +25,9 @@ def test_manifest_records_data_versions_and_figures(trained_run):
     results = manifest["results"]
     assert results["steps"] == 30 and results["real_tokens_trained"] > 10_000 and results["tokens_per_second"] > 0
     assert {"torch", "transformers", "peft", "trl"} <= set(manifest["versions"])
+    assert manifest["placement"] == {"device": "cpu", "backend": "transformers", "micro_batch_size": 4,
+                                     "gradient_checkpointing": "off", "gradient_accumulation_steps": 1,
+                                     "world_size": 1, "ranks": manifest["placement"]["ranks"]}
     adapter = trained_run["root"] / "adapter"
     assert (adapter / "adapter_model.safetensors").is_file() and (adapter / "chat_template.jinja").is_file()
     assert (adapter / "heldout.jsonl").read_text().count("\n") >= 8
