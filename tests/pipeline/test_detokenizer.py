@@ -3,7 +3,8 @@
 import random
 
 import pytest
-from conftest import ROOT
+
+from tests.conftest import ROOT
 
 VOCAB = ROOT / ".assets" / "llama.cpp-0.3.36" / "models" / "ggml-vocab-llama-bpe.gguf"
 
