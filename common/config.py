@@ -105,8 +105,9 @@ class TrainSection(Section):
     epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, gt=0, description="overrides epochs when set")
     micro_batch_size: int | Literal["auto"] = "auto"
-    # larger micro-batches trade memory for speed; 4,096 holds about the Unsloth notebook recipe's
-    # memory (BENCHMARKS.md, "Training throughput, 8B"). On a smaller card auto stops earlier by itself.
+    # larger micro-batches trade memory for speed; 4,096 with offloaded checkpoints holds about the
+    # Unsloth notebook recipe's memory (BENCHMARKS.md, "Training throughput, 8B"). On a smaller card
+    # auto stops earlier by itself.
     micro_batch_tokens: int = Field(
         16384, gt=0, description="auto: at most this many packed tokens per micro-batch (rows x max_seq_length)"
     )
