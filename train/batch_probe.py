@@ -63,12 +63,10 @@ def largest_fitting(model, seq_len: int, max_tokens: int) -> int:
 
 
 def step_fits(model, rows: int, seq_len: int) -> bool:
-    """One forward and backward of `rows` packed max-length rows stays under HEADROOM of the card."""
+    """One forward and backward of `rows` packed max-length rows stays under HEADROOM of the GPU
+    memory this process can have."""
     import torch
 
-    # a per-process cap (torch.cuda.set_per_process_memory_fraction) is the card this process has
-    fraction = getattr(torch.cuda, "get_per_process_memory_fraction", lambda: 1.0)()
-    total = torch.cuda.get_device_properties(0).total_memory * fraction
     tokens = rows * seq_len
     model.train()
     loss = None
@@ -87,4 +85,15 @@ def step_fits(model, rows: int, seq_len: int) -> bool:
         loss = None
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    return peak <= HEADROOM * total
+    return peak <= HEADROOM * usable_gpu_memory()
+
+
+def usable_gpu_memory() -> int:
+    """What this process may fill: the memory it holds plus what the card has free (another process
+    or a display may hold the rest), within a per-process cap
+    (torch.cuda.set_per_process_memory_fraction) when one is set."""
+    import torch
+
+    free, total = torch.cuda.mem_get_info()
+    fraction = getattr(torch.cuda, "get_per_process_memory_fraction", lambda: 1.0)()
+    return min(int(total * fraction), torch.cuda.memory_reserved() + free)

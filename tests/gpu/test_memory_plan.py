@@ -3,6 +3,9 @@ fits that, the switch really changes what a step keeps in memory, and the traine
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -10,7 +13,7 @@ if not torch.cuda.is_available():
     pytest.skip("needs a CUDA GPU", allow_module_level=True)
 pytest.importorskip("unsloth")
 
-from train.batch_probe import plan_memory  # noqa: E402
+from train.batch_probe import plan_memory, usable_gpu_memory  # noqa: E402
 from train.model import switch_unsloth_checkpointing  # noqa: E402
 
 SEQ = 4096
@@ -77,3 +80,17 @@ def test_a_fixed_mode_is_left_as_loaded(model):
     plan = plan_memory(model, SEQ, 2, 16384, "unsloth",
                        lambda mode: pytest.fail(f"switched to {mode} though the config fixed the mode"))
     assert (plan.micro_batch, plan.checkpointing) == (2, "unsloth")
+
+
+def test_memory_another_process_holds_is_not_the_probes_to_fill():
+    before = usable_gpu_memory()
+    holder = subprocess.Popen([sys.executable, "-c", "import time, torch; held = torch.empty(8 << 30, dtype=torch.uint8, "
+                               "device='cuda'); print('held', flush=True); time.sleep(120)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        during = usable_gpu_memory()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert before - during >= 8 << 30, (before, during)
