@@ -16,31 +16,32 @@ MIN_TOKENS_WITHOUT_CHECKPOINTS = 4096
 @dataclass(frozen=True)
 class MemoryPlan:
     micro_batch: int
-    checkpointing: str | bool  # as Unsloth takes it: "unsloth" (offloaded), True (on the GPU) or False
+    checkpointing: str  # as train.gradient_checkpointing names it: "unsloth" (offloaded), "on" or "off"
     reason: str
 
 
 def plan_memory(model, seq_len: int, micro_batch: int | str, max_tokens: int, checkpointing: str,
-                use_checkpointing: Callable[[str | bool], None]) -> MemoryPlan:
+                use_checkpointing: Callable[[str], None]) -> MemoryPlan:
     """Micro-batch and checkpointing for an Unsloth model on CUDA, loaded in the configured mode
-    (offloaded for `auto`); `use_checkpointing` switches the model's mode. `auto` checkpointing first tries without:
-    kept off when at least MIN_TOKENS_WITHOUT_CHECKPOINTS packed tokens fit that way."""
-    fixed = {"unsloth": "unsloth", "on": True, "off": False}.get(checkpointing)
-    if fixed is not None:  # loaded in this mode
-        rows = micro_batch if micro_batch != "auto" else max(1, largest_fitting(model, seq_len, max_tokens))
-        return MemoryPlan(rows, fixed, f"gradient_checkpointing: {checkpointing}")
-    use_checkpointing(False)
+    (offloaded for `auto`); `use_checkpointing` switches the model's mode. `auto` checkpointing first
+    tries without: kept off when at least MIN_TOKENS_WITHOUT_CHECKPOINTS packed tokens fit that way."""
+
+    def micro_batch_as_configured() -> int:
+        return micro_batch if micro_batch != "auto" else largest_micro_batch(model, seq_len, "cuda", max_tokens)
+
+    if checkpointing != "auto":  # loaded in this mode
+        return MemoryPlan(micro_batch_as_configured(), checkpointing, f"gradient_checkpointing: {checkpointing}")
+    use_checkpointing("off")
     least = -(-MIN_TOKENS_WITHOUT_CHECKPOINTS // seq_len)
     if micro_batch == "auto":
         rows = largest_fitting(model, seq_len, max_tokens)
         if rows >= least:
-            return MemoryPlan(rows, False, f"{rows} × {seq_len:,} tokens fit without checkpoints")
+            return MemoryPlan(rows, "off", f"{rows} × {seq_len:,} tokens fit without checkpoints")
     elif micro_batch * seq_len >= MIN_TOKENS_WITHOUT_CHECKPOINTS and step_fits(model, micro_batch, seq_len):
-        return MemoryPlan(micro_batch, False, f"{micro_batch} × {seq_len:,} tokens fit without checkpoints")
+        return MemoryPlan(micro_batch, "off", f"{micro_batch} × {seq_len:,} tokens fit without checkpoints")
     use_checkpointing("unsloth")
-    rows = micro_batch if micro_batch != "auto" else max(1, largest_fitting(model, seq_len, max_tokens))
-    return MemoryPlan(rows, "unsloth", f"under {MIN_TOKENS_WITHOUT_CHECKPOINTS:,} tokens fit without checkpoints: "
-                                       "offloaded to CPU memory")
+    return MemoryPlan(micro_batch_as_configured(), "unsloth",
+                      f"under {MIN_TOKENS_WITHOUT_CHECKPOINTS:,} tokens fit without checkpoints: offloaded to CPU memory")
 
 
 def largest_micro_batch(model, seq_len: int, device: str, max_tokens: int) -> int:

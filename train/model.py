@@ -11,6 +11,9 @@ from common.config import RunConfig
 from common.errors import UserError
 from train.base_model import TrainingBase
 
+# train.gradient_checkpointing's names as Unsloth's get_peft_model and for_training take them
+UNSLOTH_CHECKPOINTING = {"unsloth": "unsloth", "on": True, "off": False}
+
 
 @dataclass
 class Placement:
@@ -113,7 +116,7 @@ def load_with_unsloth(config: RunConfig, base: TrainingBase):
 
         print(f"packed rows attend with {use_varlen_for_packed_rows()}")
     # auto arms the offloaded mode; train/batch_probe.py turns it off when the GPU fits that
-    checkpointing = {"auto": "unsloth", "unsloth": "unsloth", "on": True, "off": False}[config.train.gradient_checkpointing]
+    checkpointing = UNSLOTH_CHECKPOINTING.get(config.train.gradient_checkpointing, "unsloth")
     model = FastLanguageModel.get_peft_model(
         model, use_gradient_checkpointing=checkpointing, random_state=config.train.seed,
         max_seq_length=config.model.max_seq_length, **lora_kwargs(config),
@@ -121,13 +124,22 @@ def load_with_unsloth(config: RunConfig, base: TrainingBase):
     return model, tokenizer
 
 
-def switch_unsloth_checkpointing(model, mode: str | bool) -> None:
-    """Checkpointing of an Unsloth model after loading: "unsloth" (offloaded, as loaded), or False.
+def switch_unsloth_checkpointing(model, setting: str) -> None:
+    """Checkpointing of an Unsloth model after loading: "unsloth" (offloaded, as loaded) or "off".
     The trainer re-applies the recorded mode when training starts, so the record changes too."""
     from unsloth import FastLanguageModel
 
+    mode = UNSLOTH_CHECKPOINTING[setting]
     model._unsloth_gradient_checkpointing = mode
     FastLanguageModel.for_training(model, use_gradient_checkpointing=mode)
+
+
+def checkpointing_without_probe(setting: str, device: str) -> str:
+    """The transformers backend does not probe: auto keeps activations on CPUs and recomputes them
+    on GPUs; it has one checkpointing mode, so unsloth means on."""
+    if setting == "auto":
+        return "on" if device == "cuda" else "off"
+    return "off" if setting == "off" else "on"
 
 
 def keep_4bit_layers_differentiable(model) -> None:
@@ -165,8 +177,7 @@ def load_with_transformers(config: RunConfig, base: TrainingBase, device: str):
     model = AutoModelForCausalLM.from_pretrained(base.weights.dir, **kwargs)
     if device == "cpu":
         keep_4bit_layers_differentiable(model)
-    # the transformers backend does not probe: auto keeps activations on CPUs, recomputes on GPUs
-    checkpointing = {"auto": device == "cuda", "off": False}.get(config.train.gradient_checkpointing, True)
+    checkpointing = checkpointing_without_probe(config.train.gradient_checkpointing, device) == "on"
     if config.lora.load_in_4bit:
         # non-reentrant checkpointing: the reentrant kind breaks DDP's gradient hooks
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=checkpointing,

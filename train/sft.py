@@ -26,6 +26,7 @@ from train.lifecycle import (
 from train.model import (
     Placement,
     check_model_source,
+    checkpointing_without_probe,
     load_tokenizer,
     load_with_transformers,
     load_with_unsloth,
@@ -165,10 +166,9 @@ def _fit_memory(config: RunConfig, placement: Placement, model) -> tuple[int, st
         from train.model import switch_unsloth_checkpointing
 
         plan = plan_memory(model, config.model.max_seq_length, train.micro_batch_size, train.micro_batch_tokens,
-                           train.gradient_checkpointing, lambda mode: switch_unsloth_checkpointing(model, mode))
-        chosen = {"unsloth": "unsloth", True: "on", False: "off"}[plan.checkpointing]
-        print(f"micro-batch {plan.micro_batch}, gradient checkpointing {chosen}: {plan.reason}")
-        return plan.micro_batch, chosen
+                           train.gradient_checkpointing, lambda setting: switch_unsloth_checkpointing(model, setting))
+        print(f"micro-batch {plan.micro_batch}, gradient checkpointing {plan.checkpointing}: {plan.reason}")
+        return plan.micro_batch, plan.checkpointing
     micro_batch = train.micro_batch_size
     if micro_batch == "auto":
         from train.batch_probe import largest_micro_batch
@@ -176,10 +176,7 @@ def _fit_memory(config: RunConfig, placement: Placement, model) -> tuple[int, st
         micro_batch = largest_micro_batch(model, config.model.max_seq_length, placement.device,
                                           train.micro_batch_tokens)
         print(f"micro_batch_size auto: {micro_batch}")
-    checkpointing = train.gradient_checkpointing
-    if checkpointing == "auto":
-        checkpointing = "on" if placement.device == "cuda" else "off"
-    return micro_batch, checkpointing
+    return micro_batch, checkpointing_without_probe(train.gradient_checkpointing, placement.device)
 
 
 def _results(run: TrainerRun, result, started: float, first_eval, final_eval, resume_from) -> dict:

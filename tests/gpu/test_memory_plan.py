@@ -50,13 +50,13 @@ def flags(model) -> set:
 def test_auto_trains_without_checkpoints_when_the_card_fits_them(model):
     switches = []
 
-    def switch(mode):
-        switches.append(mode)
-        switch_unsloth_checkpointing(model, mode)
+    def switch(setting):
+        switches.append(setting)
+        switch_unsloth_checkpointing(model, setting)
 
     plan = plan_memory(model, SEQ, "auto", 16384, "auto", switch)
-    assert plan.checkpointing is False and plan.micro_batch == 4, plan
-    assert switches == [False]
+    assert plan.checkpointing == "off" and plan.micro_batch == 4, plan
+    assert switches == ["off"]
     assert model._unsloth_gradient_checkpointing is False
     assert flags(model) == {False}
     from unsloth import FastLanguageModel
@@ -69,7 +69,7 @@ def test_switching_checkpointing_changes_what_a_step_keeps(model):
     switch_unsloth_checkpointing(model, "unsloth")
     assert flags(model) - {False}, "no module checkpoints after switching back on"
     offloaded = step_peak(model)
-    switch_unsloth_checkpointing(model, False)
+    switch_unsloth_checkpointing(model, "off")
     kept = step_peak(model)
     # kept: at least one MLP intermediate per layer (2 layers × 16,384 tokens × 1,024 × bf16) more
     assert kept - offloaded > 2 * 4 * SEQ * 1024 * 2, (kept, offloaded)
@@ -78,7 +78,7 @@ def test_switching_checkpointing_changes_what_a_step_keeps(model):
 def test_a_fixed_mode_is_left_as_loaded(model):
     switch_unsloth_checkpointing(model, "unsloth")
     plan = plan_memory(model, SEQ, 2, 16384, "unsloth",
-                       lambda mode: pytest.fail(f"switched to {mode} though the config fixed the mode"))
+                       lambda setting: pytest.fail(f"switched to {setting} though the config fixed the mode"))
     assert (plan.micro_batch, plan.checkpointing) == (2, "unsloth")
 
 
