@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-HEADROOM = 0.90  # leave a tenth of the card for the optimizer step and fragmentation
+HEADROOM = 0.90  # a tenth of the usable memory stays for the optimizer step and fragmentation
 CPU_DEFAULT = 4
 # Without checkpoints the backward skips a second forward; a micro-batch this large trains faster
 # without them than the largest one with them (BENCHMARKS.md, "Training throughput, 8B").
