@@ -40,14 +40,18 @@ def main() -> None:
         target = layout.merged / item.name
         if not target.exists():
             target.symlink_to(item.resolve())
-    write_manifest(layout.merged, "merge", {"base": str(args.model), "note": "the base itself (serve benchmark)"})
+    write_manifest(layout.merged, "merge", {"base_model": str(args.model), "adapter": "none: the base itself",
+                                            "note": "serve benchmark"})
 
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16, device_map="cuda")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16, device_map=device)
     peft_model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", init_lora_weights=False,
                                                   **lora_kwargs(config)))
     peft_model.save_pretrained(layout.adapter)
-    write_manifest(layout.adapter, "train", {"base_model": str(args.model), "lora_r": config.lora.r,
-                                             "note": "random LoRA weights made by PEFT (serve benchmark)"})
+    write_manifest(layout.adapter, "train", {
+        "base_model": {"id": str(args.model), "trained_against": {"dir": str(args.model)}},
+        "adapter": {"r": config.lora.r}, "data": {}, "results": {},
+        "note": "random LoRA weights made by PEFT (serve benchmark)"})
     print(f"{layout.merged}\n{layout.adapter}")
 
 
