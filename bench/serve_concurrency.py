@@ -27,7 +27,10 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     config = load_config(args.config, args.overrides)
-    overrides = [*args.overrides, f"serve.slots={max(args.concurrency, config.serve.slots)}", "serve.api_key=bench"]
+    # one slot per client at least, so that every client is decoded at once
+    configured = config.serve.slots
+    slots = args.concurrency if configured == "auto" else max(args.concurrency, configured)
+    overrides = [*args.overrides, f"serve.slots={slots}", "serve.api_key=bench"]
     with LocalServer(args.config, overrides, timeout_s=config.serve.startup_timeout_s) as server:
         runs = {width: asyncio.run(load(f"{server.url}/v1", config.served_model_name, args.requests, width,
                                         args.max_tokens, "bench", ignore_eos=True))

@@ -191,12 +191,22 @@ class ServeSection(Section):
     n_gpu_layers: int = Field(-1, ge=-1, description="-1 = all layers on the GPU when there is one")
     n_threads: int | None = Field(None, gt=0)
     api_key: str | None = Field(None, description="or the SERVE_API_KEY environment variable")
-    slots: int = Field(4, gt=0, description="requests llama-server generates at once (continuous batching); each "
-                       "has n_ctx tokens of context, so the KV cache holds slots x n_ctx")
+    slots: Literal["auto"] | int = Field(
+        "auto", description="requests llama-server generates at once (continuous batching); each has n_ctx tokens "
+        "of context, so the KV cache holds slots x n_ctx. auto: 4 on a CPU; on a GPU holding every layer, as many "
+        "as its free memory holds, up to 64")
     llama_server: str | None = Field(None, description="null = the llama-server `make setup` built from the pinned "
                                      "llama.cpp; or the path of another build")
     startup_timeout_s: float = Field(600.0, gt=0)
     vllm: VllmSection = VllmSection()
+
+    @field_validator("slots", mode="before")
+    @classmethod
+    def _slots_auto_or_count(cls, value: Any) -> Any:
+        # checked here, so that a bad value gets one message instead of one per member of the union
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            return value
+        raise ValueError("must be a positive integer or 'auto'")
 
 
 class SamplingSection(Section):

@@ -29,6 +29,7 @@ class LlamaServerOptions:
     model_name: str
     n_ctx: int  # per slot: the longest prompt + completion one request may have
     slots: int
+    slots_reason: str  # what set the slot count: the config, or serve.slots: auto's rule (serve/slots.py)
     n_gpu_layers: int
     n_threads: int  # one token at a time
     n_threads_batch: int  # several clients' tokens in one step, and prompts

@@ -18,6 +18,7 @@ from common.layout import RunLayout
 from serve.artifacts import api_key, curl_example, gguf_to_serve
 from serve.llama_server import LlamaServer, LlamaServerOptions, default_binary
 from serve.openai_proxy import ProxyOptions, create_proxy_app
+from serve.slots import SlotChoice, auto_slots
 
 
 def _is_loopback(host: str) -> bool:
@@ -45,12 +46,21 @@ def server_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+def serving_slots(config: RunConfig, gguf: Path, binary: Path) -> SlotChoice:
+    if config.serve.slots == "auto":
+        choice = auto_slots(gguf, config.serve.n_ctx, config.serve.n_gpu_layers, binary)
+        return SlotChoice(choice.slots, f"serve.slots auto: {choice.reason}")
+    return SlotChoice(config.serve.slots, "serve.slots")
+
+
 def llama_server_options(config: RunConfig) -> LlamaServerOptions:
     layout = RunLayout.for_run(config.runs_dir, config.name)
     binary = Path(config.serve.llama_server).expanduser() if config.serve.llama_server else default_binary()
+    gguf = gguf_to_serve(config)
+    slots = serving_slots(config, gguf, binary)
     return LlamaServerOptions(
-        gguf=str(gguf_to_serve(config)), model_name=config.served_model_name, n_ctx=config.serve.n_ctx,
-        slots=config.serve.slots, n_gpu_layers=config.serve.n_gpu_layers,
+        gguf=str(gguf), model_name=config.served_model_name, n_ctx=config.serve.n_ctx,
+        slots=slots.slots, slots_reason=slots.reason, n_gpu_layers=config.serve.n_gpu_layers,
         n_threads=config.serve.n_threads or server_threads(),
         n_threads_batch=config.serve.n_threads or os.cpu_count() or 1, binary=binary, log_file=layout.root / "llama-server.log",
     )
@@ -85,7 +95,7 @@ def run_llama_cpp(config: RunConfig) -> int:
             server.url, server.key, lambda: server.exit_code)
         url = f"http://{host}:{port}"
         console.print(f"serving [bold]{options.model_name}[/] ({os.path.basename(options.gguf)}) at {url}/v1 "
-                      f"with {options.slots} parallel slots; llama-server log: {options.log_file}")
+                      f"with {options.slots} parallel slots ({options.slots_reason}); llama-server log: {options.log_file}")
         console.print(f"web chat: {url}/" + ("  (enter the API key in the page, or open it with #key=...)"
                                               if key else ""))
         console.print(curl_example(url, options.model_name, key), soft_wrap=True)

@@ -213,6 +213,9 @@ def test_four_clients_are_decoded_together(server):
     tokens = _metric(server, "tokens_predicted_total") - before[0]
     decodes = _metric(server, "n_decode_total") - before[1]
     assert tokens >= 800 and tokens / decodes > 2, (tokens, decodes)
+    # the session's server leaves serve.slots at auto: a few slots on a CPU, and it says why
+    log = " ".join(server.log_file.read_text().split())
+    assert "with 4 parallel slots (serve.slots auto: llama-server runs on the CPU)" in log, log[-600:]
 
 
 def test_health_is_503_once_the_model_server_has_died_and_it_dies_with_the_serve_stage(trained_run):
