@@ -29,8 +29,9 @@ class SlotChoice:
     reason: str
 
 
-def kv_bytes_per_token(gguf_path: Path) -> int:
-    """Bytes of f16 K and V one token takes in every layer, from the GGUF's own metadata."""
+def kv_bytes_per_token(gguf_path: Path) -> int | None:
+    """Bytes of f16 K and V one token takes in every layer, from the GGUF's own metadata; None when
+    the file does not say (an architecture without these keys)."""
     from gguf import GGUFReader
 
     reader = GGUFReader(str(gguf_path))
@@ -42,6 +43,8 @@ def kv_bytes_per_token(gguf_path: Path) -> int:
     arch = value("general.architecture")
     layers = value(f"{arch}.block_count")
     heads = value(f"{arch}.attention.head_count")
+    if not (layers and heads and value(f"{arch}.embedding_length")):
+        return None
     kv_heads = value(f"{arch}.attention.head_count_kv") or heads
     head_dim = value(f"{arch}.embedding_length") // (max(heads) if isinstance(heads, list) else heads)
     key_dim = value(f"{arch}.attention.key_length") or head_dim
@@ -90,4 +93,7 @@ def auto_slots(gguf_path: Path, n_ctx: int, n_gpu_layers: int, binary: Path) -> 
     free = free_gpu_bytes()
     if free is None:
         return SlotChoice(CPU_SLOTS, "no GPU reports its memory")
-    return gpu_slots(free, gguf_path.stat().st_size, n_ctx, kv_bytes_per_token(gguf_path))
+    kv_per_token = kv_bytes_per_token(gguf_path)
+    if kv_per_token is None:
+        return SlotChoice(CPU_SLOTS, "the GGUF does not give its layer and head counts")
+    return gpu_slots(free, gguf_path.stat().st_size, n_ctx, kv_per_token)

@@ -22,13 +22,17 @@ from tests.conftest import REAL, TINY
 GIB = 2**30
 
 
-def llama_gguf(path: Path, layers: int, hidden: int, heads: int, kv_heads: int) -> Path:
-    """A metadata-only GGUF with a Llama model's shape keys, written by the gguf package."""
+def llama_gguf(path: Path, layers: int, hidden: int | None = None, heads: int | None = None,
+               kv_heads: int | None = None) -> Path:
+    """A metadata-only GGUF with a Llama model's shape keys (those given), written by the gguf package."""
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_block_count(layers)
-    writer.add_embedding_length(hidden)
-    writer.add_head_count(heads)
-    writer.add_head_count_kv(kv_heads)
+    if hidden:
+        writer.add_embedding_length(hidden)
+    if heads:
+        writer.add_head_count(heads)
+    if kv_heads:
+        writer.add_head_count_kv(kv_heads)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -41,6 +45,10 @@ def test_kv_bytes_per_token_of_llama_8b_is_128_kib(tmp_path):
     assert kv_bytes_per_token(llama_gguf(tmp_path / "8b.gguf", 32, 4096, 32, 8)) == 128 * 1024
     # the tiny stand-in: 4 layers x 2 KV heads x (64 + 64) x 2
     assert kv_bytes_per_token(llama_gguf(tmp_path / "tiny.gguf", 4, 256, 4, 2)) == 2048
+
+
+def test_a_gguf_without_its_shape_keys_gives_no_kv_size(tmp_path):
+    assert kv_bytes_per_token(llama_gguf(tmp_path / "bare.gguf", 4)) is None
 
 
 def test_gpu_slots_fill_the_free_memory_up_to_the_cap():
