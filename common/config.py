@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -26,6 +27,16 @@ from common.errors import UserError
 QuantType = Literal["f16", "bf16", "q8_0", "q6_k", "q5_k_m", "q4_k_m"]
 TaskName = Literal["offline_mc", "medqa", "medmcqa", "pubmedqa", "mmlu_clinical", "open_ended"]
 SEVEN_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def _auto_or_positive(value: Any) -> Any:
+    # checked before the union, so that a bad value gets one message instead of one per member
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    raise ValueError("must be a positive integer or 'auto'")
+
+
+AutoOrPositive = Annotated[Literal["auto"] | int, BeforeValidator(_auto_or_positive)]
 
 
 class Section(BaseModel):
@@ -104,7 +115,7 @@ class TrainSection(Section):
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
     epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, gt=0, description="overrides epochs when set")
-    micro_batch_size: int | Literal["auto"] = "auto"
+    micro_batch_size: AutoOrPositive = "auto"
     # larger micro-batches trade memory for speed; 4,096 with offloaded checkpoints holds about the
     # Unsloth notebook recipe's memory (BENCHMARKS.md, "Training throughput, 8B"). On a smaller card
     # auto stops earlier by itself.
@@ -137,13 +148,6 @@ class TrainSection(Section):
     def _on_off_are_booleans_in_yaml(cls, value):
         # YAML reads on/off (and yes/no) as booleans, in the file and on the command line alike
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
-
-    @field_validator("micro_batch_size")
-    @classmethod
-    def _batch_positive(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value <= 0:
-            raise ValueError("must be a positive integer or 'auto'")
-        return value
 
 
 class ParitySection(Section):
@@ -191,7 +195,7 @@ class ServeSection(Section):
     n_gpu_layers: int = Field(-1, ge=-1, description="-1 = all layers on the GPU when there is one")
     n_threads: int | None = Field(None, gt=0)
     api_key: str | None = Field(None, description="or the SERVE_API_KEY environment variable")
-    slots: Literal["auto"] | int = Field(
+    slots: AutoOrPositive = Field(
         "auto", description="requests llama-server generates at once (continuous batching); each has n_ctx tokens "
         "of context, so the KV cache holds slots x n_ctx. auto: 4 on a CPU; on a GPU holding every layer, as many "
         "as its free memory holds, up to 64")
@@ -199,14 +203,6 @@ class ServeSection(Section):
                                      "llama.cpp; or the path of another build")
     startup_timeout_s: float = Field(600.0, gt=0)
     vllm: VllmSection = VllmSection()
-
-    @field_validator("slots", mode="before")
-    @classmethod
-    def _slots_auto_or_count(cls, value: Any) -> Any:
-        # checked here, so that a bad value gets one message instead of one per member of the union
-        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-            return value
-        raise ValueError("must be a positive integer or 'auto'")
 
 
 class SamplingSection(Section):

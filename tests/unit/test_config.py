@@ -61,6 +61,7 @@ def test_overrides_are_typed_and_scientific_notation_is_a_number():
     ("lora.r=0", "positive"),
     ("convert.quant_types=[q3_k]", "convert.quant_types"),
     ("serve.port=70000", "serve.port"),
+    ("train.micro_batch_size=many", "'train.micro_batch_size': must be a positive integer or 'auto'"),
     ("serve.slots=0", "serve.slots"),
     ("serve.slots=many", "serve.slots"),
     ("nonsense", "not key=value"),
