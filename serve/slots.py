@@ -43,10 +43,11 @@ def kv_bytes_per_token(gguf_path: Path) -> int | None:
     arch = value("general.architecture")
     layers = value(f"{arch}.block_count")
     heads = value(f"{arch}.attention.head_count")
-    if not (layers and heads and value(f"{arch}.embedding_length")):
+    width = value(f"{arch}.embedding_length")
+    if not (layers and heads and width):
         return None
     kv_heads = value(f"{arch}.attention.head_count_kv") or heads
-    head_dim = value(f"{arch}.embedding_length") // (max(heads) if isinstance(heads, list) else heads)
+    head_dim = width // (max(heads) if isinstance(heads, list) else heads)
     key_dim = value(f"{arch}.attention.key_length") or head_dim
     value_dim = value(f"{arch}.attention.value_length") or head_dim
     per_layer = kv_heads if isinstance(kv_heads, list) else [kv_heads] * layers
