@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from bench.train_bench import load_baseline_model
+from bench.train_bench import cap_gpu_memory, load_baseline_model
 from common.config import load_config
 
 
@@ -41,8 +41,6 @@ def fits(model, length: int, chunked_loss: bool) -> bool:
 
 
 def main() -> None:
-    import torch
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipe", choices=["trl", "unsloth", "stage"], required=True)
     parser.add_argument("--config", required=True)
@@ -52,10 +50,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("overrides", nargs="*", help="config key=value overrides, e.g. model.id=PATH")
     args = parser.parse_args()
-    total = torch.cuda.get_device_properties(0).total_memory
-    torch.cuda.set_per_process_memory_fraction(args.limit_gib * 2**30 / total)
     # the stage's model is Unsloth's QLoRA model; its loss is the stage's own (see fits)
     recipe = "unsloth" if args.recipe in ("unsloth", "stage") else "trl"
+    cap_gpu_memory(args.limit_gib, with_unsloth=recipe == "unsloth")
     model, _ = load_baseline_model(recipe, load_config(args.config, args.overrides), 262144, cuda=True)
     # Training mode, as the trainer sets it: transformers checkpoints layers only when
     # model.training is true, and a model fresh from from_pretrained is in eval mode, which kept

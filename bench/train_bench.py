@@ -36,18 +36,25 @@ GPU_ONLY = {"unsloth": "Unsloth needs a CUDA GPU",
             "stage-bf16": "the bf16 LoRA variant of the QLoRA default needs a CUDA GPU"}
 
 
-def cap_gpu_memory(limit_gib: float) -> None:
+def cap_gpu_memory(limit_gib: float, with_unsloth: bool) -> None:
     """At most `limit_gib` of the GPU for this process, set before the model loads: the caching
-    allocator raises out-of-memory past it, as a card of that size would."""
+    allocator raises out-of-memory past it, as a card of that size would. A recipe that runs on
+    Unsloth imports it first: Unsloth turns on the allocator's expandable segments, which the
+    first use of CUDA (the cap is one) fixes for the process, and a capped run should keep the
+    allocator an uncapped one has."""
+    if with_unsloth:
+        import unsloth  # noqa: F401
     import torch
 
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(min(1.0, limit_gib * 2**30 / total))
 
 
-# the train stage in its own process, capped first (the cap is per process)
-CAPPED_TRAIN = ("import runpy, sys; from bench.train_bench import cap_gpu_memory; "
-                "cap_gpu_memory(float(sys.argv.pop(1))); runpy.run_module('train', run_name='__main__')")
+# the train stage in its own process, capped first (the cap is per process); on a GPU the stage
+# runs on Unsloth when it is installed
+CAPPED_TRAIN = ("import importlib.util, runpy, sys; from bench.train_bench import cap_gpu_memory; "
+                "cap_gpu_memory(float(sys.argv.pop(1)), importlib.util.find_spec('unsloth') is not None); "
+                "runpy.run_module('train', run_name='__main__')")
 
 
 def _common_lora(config):
@@ -107,7 +114,7 @@ def run_hf_recipe(recipe: str, config, rows_path: Path, steps: int, warmup: int,
     if recipe == "unsloth" and not cuda:
         return {"skipped": GPU_ONLY[recipe]}
     if limit_gib and cuda:
-        cap_gpu_memory(limit_gib)
+        cap_gpu_memory(limit_gib, with_unsloth=recipe == "unsloth")
     model, tokenizer = load_baseline_model(recipe, config, config.model.max_seq_length, cuda)
     from datasets import Dataset
     from trl import SFTConfig
