@@ -23,6 +23,7 @@ class PortableSFTTrainer(SFTTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        keep_trainable_weights_in_run_dtype(self.model, self.args)
         self.rank_tokens = 0
         self.rank_digest = hashlib.sha256()
         self.rank_started: float | None = None
@@ -49,3 +50,17 @@ class PortableSFTTrainer(SFTTrainer):
             # scaling by the world size (as Trainer.compute_loss does) keeps the global-batch loss
             loss = loss * self.accelerator.num_processes
         return (loss, {"loss": loss}) if return_outputs else loss
+
+
+def keep_trainable_weights_in_run_dtype(model, args) -> None:
+    """TRL casts every trainable weight of a 4-bit model to bf16, as QLoRA trains under bf16
+    autocast. A run without mixed precision (a CPU without bf16 support) computes in float32,
+    and a trainable copy of a whole module (lora.modules_to_save: lm_head) would then meet
+    float32 activations with bf16 weights; those runs keep their trainable weights in float32."""
+    import torch
+
+    if args.bf16 or args.fp16:
+        return
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
