@@ -189,7 +189,10 @@ def test_the_web_chat_page_shows_the_reasoning_and_the_answer_apart(server, tmp_
     assert 'data-state="done"' in dom, dom[-2000:]
     reasoning = turn.split('class="text">', 1)[1].split("</div>", 1)[0]
     answer = turn.split('class="answer">', 1)[1].split("</div>", 1)[0]
-    assert reasoning.strip() and "&lt;/think&gt;" not in reasoning + answer
+    # the split is at the first end-of-thinking tag; a tiny model may write the tag again later,
+    # which the answer then shows as text, as the API returns it
+    assert reasoning.strip() and "think&gt;" not in reasoning
+    assert not answer.lstrip().startswith("&lt;/think&gt;")
     assert shot.is_file() and shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
     if os.environ.get("TEST_OUTPUT_DIR"):  # kept where a CI run collects its outputs
