@@ -50,10 +50,10 @@ def cap_gpu_memory(limit_gib: float, with_unsloth: bool) -> None:
     torch.cuda.set_per_process_memory_fraction(min(1.0, limit_gib * 2**30 / total))
 
 
-# the train stage in its own process, capped first (the cap is per process); on a GPU the stage
-# runs on Unsloth when it is installed
-CAPPED_TRAIN = ("import importlib.util, runpy, sys; from bench.train_bench import cap_gpu_memory; "
-                "cap_gpu_memory(float(sys.argv.pop(1)), importlib.util.find_spec('unsloth') is not None); "
+# the train stage in its own process, capped first (the cap is per process): argv carries the cap
+# and the backend the stage resolves to
+CAPPED_TRAIN = ("import runpy, sys; from bench.train_bench import cap_gpu_memory; "
+                "cap_gpu_memory(float(sys.argv.pop(1)), sys.argv.pop(1) == 'unsloth'); "
                 "runpy.run_module('train', run_name='__main__')")
 
 
@@ -157,7 +157,12 @@ def run_stage_recipe(recipe: str, config_file: str, rows_path: Path, steps: int,
         overrides.append("lora.load_in_4bit=false")
     started = time.perf_counter()
     # the stage's own output goes to this process's (the benchmark log)
-    entry = ["-c", CAPPED_TRAIN, str(limit_gib)] if limit_gib and torch.cuda.is_available() else ["-m", "train"]
+    entry = ["-m", "train"]
+    if limit_gib and torch.cuda.is_available():
+        from train.model import resolve_placement
+
+        backend = resolve_placement(load_config(config_file, overrides)).backend
+        entry = ["-c", CAPPED_TRAIN, str(limit_gib), backend]
     result = subprocess.run([sys.executable, *entry, "--config", config_file, *overrides], cwd=PROJECT_ROOT)
     if result.returncode != 0:
         return {"error": f"the train stage exited with code {result.returncode}"}

@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     table = profiler.key_averages().table(sort_by="self_cuda_time_total", row_limit=25, max_name_column_width=60)
     tag = "varlen" if varlen else "per-row"
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = {"attention": "one varlen call per layer" if varlen else "one SDPA call per run of equal-length rows", "gradient_checkpointing": config.train.gradient_checkpointing,
-               "rows": len(rows), "tokens": sum(rows), "step_s": round(seconds, 4),
+    summary = {"attention": "one varlen call per layer" if varlen else "one SDPA call per run of equal-length rows",
+               "gradient_checkpointing": config.train.gradient_checkpointing, "rows": len(rows), "tokens": sum(rows), "step_s": round(seconds, 4),
                "tokens_per_s": round(sum(rows) / seconds, 1),
                "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
     (args.out / f"profile-{tag}.txt").write_text(json.dumps(summary) + "\n\n" + table + "\n")
