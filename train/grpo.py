@@ -192,6 +192,7 @@ def _build_trainer(config: RunConfig, out: RunLayout, device: str, model, tokeni
 
     from train.callbacks import CheckpointOnInterrupt, RichProgress
     from train.rewards import trl_reward_functions
+    from train.trainer import keep_trainable_weights_in_run_dtype
 
     grpo = config.grpo
     precision = resolve_precision(config.train.precision, device)
@@ -214,6 +215,8 @@ def _build_trainer(config: RunConfig, out: RunLayout, device: str, model, tokeni
                                                                          tokenizer.eos_token_id),
                           args=args, train_dataset=dataset, processing_class=tokenizer,
                           callbacks=[RichProgress(), interrupt])
+    # GRPOTrainer casts a 4-bit model's trainable weights to bf16, as SFTTrainer does
+    keep_trainable_weights_in_run_dtype(trainer.model, args)
     quiet_console(trainer)
     return trainer, interrupt
 
