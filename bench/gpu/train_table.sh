@@ -7,7 +7,9 @@
 #   bash bench/gpu/train_table.sh OUTDIR [ROW ...]      (no ROW: every row, in the table's order)
 #
 # Rows: trl unsloth stage stage-24gib stage-offloaded stage-offloaded-24gib stage-offloaded-24gib-mb2 stage-bf16
-#       profile gpu-tests
+#       stage-mb4 profile profile-per-row gpu-tests
+# stage-mb4 is QLoRA at the micro-batch the probe gives bf16 LoRA on an 80 GB card, for a like-for-like pair;
+# profile-per-row is the profile's "before": the per-row attention torch 2.11 gets without the varlen path.
 # MODEL_DIR (default /tmp/m8b) holds the 8B-shaped model; it is built there when missing.
 set -u
 out=${1:?usage: train_table.sh OUTDIR [ROW ...]}; shift
@@ -29,10 +31,11 @@ declare -A row_args=(
   [stage-offloaded-24gib]="--recipe stage --limit-gib 24 $offloaded"
   [stage-offloaded-24gib-mb2]="--recipe stage --limit-gib 24 $offloaded train.micro_batch_size=2"
   [stage-bf16]="--recipe stage-bf16"
+  [stage-mb4]="--recipe stage train.micro_batch_size=4"
 )
 rows=("$@")
 [ ${#rows[@]} -gt 0 ] || rows=(trl unsloth stage stage-24gib stage-offloaded stage-offloaded-24gib stage-offloaded-24gib-mb2
-                                stage-bf16 profile gpu-tests)
+                                stage-bf16 stage-mb4 profile profile-per-row gpu-tests)
 
 if [ ! -f "$model/config.json" ]; then
   python3 tools/build_tiny_model.py --shape 8b --device cuda --out "$model" \
@@ -46,10 +49,11 @@ figures() {  # the result's headline, for the timeline
 
 for row in "${rows[@]}"; do
   case "$row" in
-    profile)  # what the defaults run on a card of this size: 8 x 2,048 packed tokens without checkpoints
-      timeout 420 python3 -m bench.train_profile --config configs/r1-distill-llama-8b-medical.yaml --out "$out/profile" \
-        model.id="$model" train.gradient_checkpointing=off > "$out/profile.log" 2>&1
-      say "profile rc=$? $(grep -m1 'tokens/s' "$out/profile.log")" ;;
+    profile|profile-per-row)  # what the defaults run on a card of this size: 8 x 2,048 packed tokens without checkpoints
+      varlen=1; [ "$row" = profile-per-row ] && varlen=0
+      UNSLOTH_TORCH_VARLEN=$varlen timeout 420 python3 -m bench.train_profile --config configs/r1-distill-llama-8b-medical.yaml \
+        --out "$out/profile" model.id="$model" train.gradient_checkpointing=off > "$out/$row.log" 2>&1
+      say "$row rc=$? $(grep -m1 'tokens_per_s' "$out/$row.log")" ;;
     gpu-tests)
       timeout 420 python3 -m pytest -q -p no:cacheprovider tests/gpu > "$out/gpu-tests.log" 2>&1
       say "gpu-tests rc=$? $(tail -1 "$out/gpu-tests.log")" ;;
