@@ -119,12 +119,9 @@ eval: setup
 rehearse: setup
 	$(BIN)/python -m tools.rehearse $(if $(HAS_GPU),--size 8b,--size tiny) $(ARGS)
 
-# Two workers, a test file each at a time: much of a pipeline test is one-threaded (imports,
-# conversion, HTTP round trips to llama-server), so a second file fills the other core.
-TEST_WORKERS ?= 2
 test: setup
 	@bash tools/test_deps.sh
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
+	$(BIN)/python -m pytest $(ARGS)
 
 # The fast tier (tests/unit/): no model, no .assets; tests/pipeline/ holds the rest
 test-unit: $(VENV)/.installed

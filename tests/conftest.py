@@ -64,28 +64,21 @@ def smollm2_model() -> Path:
     return path
 
 
-def shared_tmp(tmp_path_factory) -> Path:
-    """A folder every pytest-xdist worker of this session sees (the one session's own without xdist)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+@pytest.fixture(scope="session")
+def session_runs(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("runs")
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, tiny_model) -> dict:
-    """train then convert the tiny profile once; tests read its artifacts. Under pytest-xdist the
-    first worker to ask builds it while the others wait on the lock, then all read the same run."""
-    from filelock import FileLock
-
-    runs = shared_tmp(tmp_path_factory) / "session-runs"
-    overrides = [f"runs_dir={runs}", "name=session", *TRAIN_OVERRIDES]
-    root = runs / "session"
-    with FileLock(str(runs) + ".lock"):
-        if not (root / "gguf" / "manifest.json").is_file():
-            train = run_cli("train", "--config", str(TINY), *overrides)
-            assert train.returncode == 0, train.stderr[-3000:]
-            convert = run_cli("convert", "--config", str(TINY), *overrides)
-            assert convert.returncode == 0, convert.stdout[-3000:] + convert.stderr[-3000:]
-    return {"root": root, "overrides": overrides,
+def trained_run(session_runs, tiny_model) -> dict:
+    """train then convert the tiny profile once; tests read its artifacts."""
+    overrides = [f"runs_dir={session_runs}", "name=session", *TRAIN_OVERRIDES]
+    train = run_cli("train", "--config", str(TINY), *overrides)
+    assert train.returncode == 0, train.stderr[-3000:]
+    convert = run_cli("convert", "--config", str(TINY), *overrides)
+    assert convert.returncode == 0, convert.stdout[-3000:] + convert.stderr[-3000:]
+    root = session_runs / "session"
+    return {"root": root, "overrides": overrides, "train": train, "convert": convert,
             "adapter_manifest": json.loads((root / "adapter" / "manifest.json").read_text()),
             "gguf_manifest": json.loads((root / "gguf" / "manifest.json").read_text())}
 
