@@ -70,8 +70,12 @@ else
 endif
 	$(BIN)/python -m pip install -q cmake ninja
 	$(BIN)/python tools/fetch_llama_cpp_source.py
-	LLAMA_CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python tools/build_llama_cpp.py
-	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	@# The compile takes minutes on a small machine: the Python packages install meanwhile, with
+	@# llama-cpp-python's own compile switched off; it gets the build's libraries afterwards.
+	LLAMA_CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python tools/build_llama_cpp.py --server-only & build=$$!; \
+	if $(BIN)/python tools/build_llama_cpp.py --binding-only && $(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"; \
+	then wait $$build; else wait $$build; exit 1; fi
+	$(BIN)/python tools/build_llama_cpp.py --binding-only
 	@touch $@
 
 assets: $(VENV)/.installed

@@ -7,10 +7,12 @@ Everything goes into the virtual environment: <venv>/llama.cpp/bin holds llama-s
 libraries beside it (found through an $ORIGIN rpath). Idempotent: a build made from the same
 source with the same CMake arguments is kept.
 
-    python tools/build_llama_cpp.py [--cmake-args "-DGGML_CUDA=on ..."] [--jobs N] [--server-only]
+    python tools/build_llama_cpp.py [--cmake-args "-DGGML_CUDA=on ..."] [--jobs N] [--server-only | --binding-only]
 
 --server-only builds llama-server and leaves llama-cpp-python alone (an offline GPU host, where
-LLAMA_CPP_DIR says where the build goes; docs/gpu-host.md).
+LLAMA_CPP_DIR says where the build goes; docs/gpu-host.md). --binding-only compiles nothing: it
+installs llama-cpp-python, and gives it the build's libraries once the build is there, so `make
+setup` installs the Python packages while the compile runs and links the two afterwards.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ def install_python_binding(libs: list[Path]) -> None:
     env = {**os.environ, "CMAKE_ARGS": "-DLLAMA_BUILD=OFF -DLLAVA_BUILD=OFF"}
     run([sys.executable, "-m", "pip", "install", "-q", "--no-cache-dir", f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}"],
         env=env)
+    if not libs:
+        print(f"llama-cpp-python {LLAMA_CPP_PYTHON_VERSION} installed; it gets llama.cpp's libraries once the build is done")
+        return
     spec = importlib.util.find_spec("llama_cpp")
     package_lib = Path(next(iter(spec.submodule_search_locations))) / "lib"
     package_lib.mkdir(exist_ok=True)
@@ -97,9 +102,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cmake-args", default=os.environ.get("LLAMA_CMAKE_ARGS", ""))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--server-only", action="store_true", help="do not install llama-cpp-python")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--server-only", action="store_true", help="do not install llama-cpp-python")
+    only.add_argument("--binding-only", action="store_true",
+                      help="compile nothing: install llama-cpp-python, with the build's libraries when built")
     args = parser.parse_args()
     source, out = llama_cpp_source_dir(), llama_cpp_build_dir()
+    if args.binding_only:
+        install_python_binding(libraries(out / "bin") if (out / "build.json").is_file() else [])
+        return
     if not (source / "CMakeLists.txt").is_file():
         sys.exit(f"error: no llama.cpp source at {source}; run tools/fetch_llama_cpp_source.py first")
     cmake_args = shlex.split(args.cmake_args)
