@@ -9,6 +9,7 @@ from pathlib import Path
 
 from common.artifacts import require_free_disk
 from common.config import RunConfig, config_as_dict
+from common.data import require_local_files
 from common.errors import UserError
 from common.layout import RunLayout
 from train import distributed
@@ -39,6 +40,7 @@ def run_sft(config: RunConfig) -> Path:
     """Train and write the adapter; returns its folder. Every check a user can fail runs before
     the run folder is touched."""
     started = time.perf_counter()
+    require_local_files(config.data, config.data.replay)
     placement = resolve_placement(config)
     _set_threads(config, placement)
     if placement.backend == "unsloth":
