@@ -84,6 +84,28 @@ def trained_run(session_runs, tiny_model) -> dict:
 
 
 @pytest.fixture(scope="session")
+def rehearsal(tmp_path_factory) -> dict:
+    """`make rehearse` on a CPU, once: the default config's hub ids through the loopback hub mirror
+    (QLoRA on the mirror's pre-quantized repo, convert with both merge bases, serve check, eval)."""
+    runs = tmp_path_factory.mktemp("rehearsal")
+    result = subprocess.run([sys.executable, "-m", "tools.rehearse", "--size", "tiny", "--runs-dir", str(runs),
+                             "--steps", "6"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    root = runs / "rehearsal"
+    from tools.hub_mirror.model_repos import R1_REPO, UNSLOTH_REPO
+
+    return {"root": root, "summary": json.loads((root / "rehearsal.json").read_text()),
+            "original": hub_snapshot(root / "hf-home", R1_REPO), "mirror": hub_snapshot(root / "hf-home", UNSLOTH_REPO)}
+
+
+def hub_snapshot(hf_home: Path, repo: str) -> Path:
+    """The one snapshot folder of `repo` in a hub cache."""
+    snapshots = list((hf_home / "hub" / f"models--{repo.replace('/', '--')}" / "snapshots").iterdir())
+    assert len(snapshots) == 1, snapshots
+    return snapshots[0]
+
+
+@pytest.fixture(scope="session")
 def server(trained_run):
     """The serve stage on the session run's q4_k_m GGUF, with an API key, on 127.0.0.1."""
     from common.endpoint import LocalServer

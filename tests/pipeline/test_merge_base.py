@@ -2,9 +2,10 @@
 
 The tiny model's two repos are made as the real ones are (tools/hub_mirror/model_repos.py): the
 16-bit original, and Unsloth's kind of dynamic 4-bit mirror of it (bitsandbytes NF4, double
-quantization, some modules kept in 16 bits). The adapter is trained on the CPU through the
-mirror (bitsandbytes runs 4-bit layers there too), converted, and the merged model is compared
-with the model as it was trained: the mirror loaded 4-bit with the adapter on top."""
+quantization, some modules kept in 16 bits). The rehearsal (tests/conftest.py) trains the adapter
+on the CPU through the hub mirror (bitsandbytes runs 4-bit layers there too) and converts it; here
+the merged model is compared with the model as it was trained: the mirror loaded 4-bit with the
+adapter on top."""
 
 from __future__ import annotations
 
@@ -13,30 +14,14 @@ import json
 import pytest
 import torch
 
-from tests.conftest import TINY, run_cli
-
 pytestmark = pytest.mark.slow
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 @pytest.fixture(scope="module")
-def qlora_run(tmp_path_factory, tiny_model):
-    from tools.hub_mirror.model_repos import R1_REPO, UNSLOTH_REPO, write_original, write_prequantized
-
-    root = tmp_path_factory.mktemp("qlora")
-    original, mirror = root / R1_REPO, root / UNSLOTH_REPO
-    write_original(tiny_model, original)
-    write_prequantized(tiny_model, mirror)
-    overrides = [f"runs_dir={root / 'runs'}", "name=qlora", f"model.id={original}", f"model.prequantized={mirror}",
-                 "lora.load_in_4bit=true", "train.max_steps=8", "train.eval_every=4", "train.save_every=4",
-                 "data.validation_fraction=0.05", "convert.quant_types=[q8_0]", "convert.base_quant=null",
-                 "convert.parity.prompts=4", "convert.parity.max_tokens=96"]
-    train = run_cli("train", "--config", str(TINY), *overrides)
-    assert train.returncode == 0, train.stderr[-3000:]
-    convert = run_cli("convert", "--config", str(TINY), *overrides)
-    assert convert.returncode == 0, convert.stdout[-3000:] + convert.stderr[-3000:]
-    run = root / "runs" / "qlora"
-    return {"original": original, "mirror": mirror, "run": run,
+def qlora_run(rehearsal):
+    run = rehearsal["root"]
+    return {"original": rehearsal["original"], "mirror": rehearsal["mirror"], "run": run,
             "manifest": json.loads((run / "adapter" / "manifest.json").read_text()),
             "parity": json.loads((run / "gguf" / "parity.json").read_text())}
 
@@ -58,12 +43,12 @@ def test_the_ladder_passes_on_the_trained_base_and_fails_on_the_other(qlora_run)
     report = qlora_run["parity"]
     assert report["passed"] and report["merge_base"] == "dequantized"
     assert "stored 4-bit weights dequantized" in report["reference_base"]
-    bases = report["merge_bases"]
-    assert bases["vs_a"]["dequantized"]["mean_kl"] < 1e-4
-    thresholds = report["thresholds"]
-    onto_original = gate_failures("merged onto the original", bases["vs_a"]["original"], thresholds["merged_min_top1"],
-                          thresholds["merged_max_kl"])
-    assert onto_original, bases["vs_a"]["original"]
+    bases, thresholds = report["merge_bases"]["vs_a"], report["thresholds"]
+    gates = (thresholds["merged_min_top1"], thresholds["merged_max_kl"])
+    # the written merge differs from the model as trained only by its rounding to bfloat16
+    assert not gate_failures("merged onto the dequantized", bases["dequantized"], *gates), bases["dequantized"]
+    assert bases["dequantized"]["mean_kl"] < bases["original"]["mean_kl"] / 100, bases
+    assert gate_failures("merged onto the original", bases["original"], *gates), bases["original"]
 
 
 def _log_probs(model, ids):
@@ -102,5 +87,5 @@ def test_the_merged_model_is_the_model_as_trained_and_the_old_merge_base_is_not(
             kl = float((expected.exp() * (expected - _log_probs(model, ids[:, :160]))).sum(-1).mean())
             kl_written, kl_old = (kl_written + kl, kl_old) if name == "written" else (kl_written, kl_old + kl)
     kl_written, kl_old = kl_written / len(rows), kl_old / len(rows)
-    assert kl_written < 1e-4, kl_written
-    assert kl_old > 10 * kl_written and kl_old > 2e-4, (kl_old, kl_written)
+    assert kl_written < 1e-3, kl_written  # the default merge is written in bfloat16
+    assert kl_old > 10 * kl_written and kl_old > 2e-3, (kl_old, kl_written)

@@ -4,21 +4,14 @@ empty hub cache, train -> convert -> serve check -> eval against the base; every
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-
-from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
 
-def test_the_default_config_runs_end_to_end_through_the_hub_mirror(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tools.rehearse", "--size", "tiny", "--runs-dir", str(tmp_path),
-                             "--steps", "6"], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    summary = json.loads((tmp_path / "rehearsal" / "rehearsal.json").read_text())
+def test_the_default_config_runs_end_to_end_through_the_hub_mirror(rehearsal):
+    summary = rehearsal["summary"]
     assert [stage["stage"] for stage in summary["stages"]] == ["train", "convert", "serve check", "eval"]
     # the weights came from the mirror's pre-quantized repo at the commit it served, and the merge
     # onto them passed the ladder while the 16-bit original scores worse against the trained model
@@ -26,11 +19,11 @@ def test_the_default_config_runs_end_to_end_through_the_hub_mirror(tmp_path):
     assert summary["trained_against"]["quantized_in"] == "repo" and len(summary["trained_against"]["commit"]) == 40
     bases = summary["parity"]["merge_bases"]
     assert summary["parity"]["passed"] and bases["dequantized"]["mean_kl"] < bases["original"]["mean_kl"]
-    cache = tmp_path / "rehearsal" / "hf-home" / "hub"
+    cache = rehearsal["root"] / "hf-home" / "hub"
     downloaded = {path.name for path in cache.iterdir()}
     assert {"models--deepseek-ai--DeepSeek-R1-Distill-Llama-8B",
             "datasets--FreedomIntelligence--medical-o1-reasoning-SFT", "datasets--GBaker--MedQA-USMLE-4-options"} <= downloaded
-    compare = json.loads((tmp_path / "rehearsal" / "eval" / "compare" / "comparison.json").read_text())
+    compare = json.loads((rehearsal["root"] / "eval" / "compare" / "comparison.json").read_text())
     assert [run["label"] for run in compare["runs"]] == ["base-q8_0", "tuned-q4_k_m"]
-    tuned = json.loads((tmp_path / "rehearsal" / "eval" / "tuned-q4_k_m" / "report.json").read_text())
+    tuned = json.loads((rehearsal["root"] / "eval" / "tuned-q4_k_m" / "report.json").read_text())
     assert set(tuned["per_task"]) == {"medqa", "medmcqa", "pubmedqa", "mmlu_clinical"}
