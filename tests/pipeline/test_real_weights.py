@@ -116,7 +116,7 @@ def test_the_pipeline_on_real_weights_learns_and_exports_faithfully(tmp_path):
 
     from tests.conftest import SMOLLM2, run_cli
 
-    overrides = [f"runs_dir={tmp_path}", "name=real", "train.max_steps=6", "train.eval_every=6",
+    overrides = [f"runs_dir={tmp_path}", "name=real", "train.max_steps=6", "train.micro_batch_size=2", "train.eval_every=6",
                  "train.save_every=6", "train.report_to=none", "data.validation_fraction=0.03",
                  "convert.quant_types=[q8_0]", "convert.base_quant=null", "convert.parity.prompts=4",
                  "convert.parity.max_tokens=96"]
