@@ -18,7 +18,7 @@ SMOLLM2 = ROOT / "configs" / "smollm2-135m-cpu.yaml"
 API_KEY = "test-key-123"
 
 # Short but real: the same recipe as the demo, fewer steps.
-TRAIN_OVERRIDES = ["train.max_steps=30", "train.eval_every=10", "train.save_every=10", "train.logging_every=5",
+TRAIN_OVERRIDES = ["train.max_steps=20", "train.eval_every=10", "train.save_every=10", "train.logging_every=5",
                    "data.validation_fraction=0.05", "convert.parity.prompts=8", "convert.parity.max_tokens=96"]
 
 
@@ -89,7 +89,7 @@ def rehearsal(tmp_path_factory) -> dict:
     (QLoRA on the mirror's pre-quantized repo, convert with both merge bases, serve check, eval)."""
     runs = tmp_path_factory.mktemp("rehearsal")
     result = subprocess.run([sys.executable, "-m", "tools.rehearse", "--size", "tiny", "--runs-dir", str(runs),
-                             "--steps", "6"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                             "--steps", "4"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     root = runs / "rehearsal"
     from tools.hub_mirror.model_repos import R1_REPO, UNSLOTH_REPO
