@@ -17,8 +17,9 @@ REAL = ROOT / "configs" / "r1-distill-llama-8b-medical.yaml"
 SMOLLM2 = ROOT / "configs" / "smollm2-135m-cpu.yaml"
 API_KEY = "test-key-123"
 
-# Short but real: the same recipe as the demo, fewer steps.
-TRAIN_OVERRIDES = ["train.max_steps=20", "train.eval_every=10", "train.save_every=10", "train.logging_every=5",
+# Short but real: the same recipe as the demo, fewer steps. Not fewer than 30: GRPO
+# (test_grpo.py) continues this adapter, and from a 20-step one its format reward stays flat.
+TRAIN_OVERRIDES = ["train.max_steps=30", "train.eval_every=10", "train.save_every=10", "train.logging_every=5",
                    "data.validation_fraction=0.05", "convert.parity.prompts=8", "convert.parity.max_tokens=96"]
 
 
