@@ -23,9 +23,12 @@ def require_local_files(*sources) -> None:
     tokenizer) runs: the same error load_table would give, seconds sooner."""
     for source in sources:
         if source is not None and source.source and _looks_local(source.source):
-            path = Path(source.source).expanduser()
-            if not path.exists():
-                raise UserError(f"data file not found: {path}")
+            _require_present(Path(source.source).expanduser())
+
+
+def _require_present(path: Path) -> None:
+    if not path.exists():
+        raise UserError(f"data file not found: {path}")
 
 
 def _read_lines(path: Path):
@@ -48,8 +51,7 @@ def _read_lines(path: Path):
 def _load_local(path: Path, split: str, tolerant: bool = False):
     import datasets
 
-    if not path.exists():
-        raise UserError(f"data file not found: {path}")
+    _require_present(path)
     if path.is_dir():
         if (path / "dataset_info.json").is_file() or (path / "state.json").is_file():
             loaded = datasets.load_from_disk(str(path))
