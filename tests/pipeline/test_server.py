@@ -1,6 +1,7 @@
 """The serve stage's OpenAI-compatible server, for real, on 127.0.0.1 with the tiny GGUF."""
 
 import concurrent.futures
+import html
 import json
 import os
 import shutil
@@ -181,18 +182,22 @@ def test_the_web_chat_page_shows_the_reasoning_and_the_answer_apart(server, tmp_
     from tests.browser import open_page
 
     question = "A 58-year-old man has chest pain and ST elevation in II, III and aVF. Diagnosis?"
-    url = f"{server.url}/?q={quote(question)}&max_tokens=160#key={server.api_key}"
+    url = f"{server.url}/?q={quote(question)}&max_tokens=160&temperature=0#key={server.api_key}"
     shot = tmp_path / "web-chat.png"
     dom = open_page(url, until="document.querySelector('.turn')?.dataset.state !== 'streaming' && "
                               "!!document.querySelector('.turn')", screenshot=shot)
     turn = dom.split('class="turn"', 1)[1]
     assert 'data-state="done"' in dom, dom[-2000:]
-    reasoning = turn.split('class="text">', 1)[1].split("</div>", 1)[0]
-    answer = turn.split('class="answer">', 1)[1].split("</div>", 1)[0]
-    # the split is at the first end-of-thinking tag; a tiny model may write the tag again later,
-    # which the answer then shows as text, as the API returns it
-    assert reasoning.strip() and "think&gt;" not in reasoning
-    assert not answer.lstrip().startswith("&lt;/think&gt;")
+    shown_reasoning = html.unescape(turn.split('class="text">', 1)[1].split("</div>", 1)[0])
+    shown_answer = html.unescape(turn.split('class="answer">', 1)[1].split("</div>", 1)[0])
+    # the same greedy reply, asked without streaming: the page shows exactly the API's split of it
+    # (the split is llama-server's, at the first end-of-thinking tag; a tiny model may write the tag
+    # again, which then stays in the answer as text)
+    reply = post(server, "/v1/chat/completions", {"messages": [{"role": "user", "content": question}],
+                                                  "max_tokens": 160, "temperature": 0.0, "cache_prompt": False})
+    message = reply.json()["choices"][0]["message"]
+    assert shown_reasoning.strip() and shown_reasoning == message["reasoning_content"]
+    assert shown_answer == message["content"]
     assert shot.is_file() and shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
     if os.environ.get("TEST_OUTPUT_DIR"):  # kept where a CI run collects its outputs
