@@ -84,15 +84,33 @@ def trained_run(session_runs, tiny_model) -> dict:
             "gguf_manifest": json.loads((root / "gguf" / "manifest.json").read_text())}
 
 
-@pytest.fixture(scope="session")
-def rehearsal(tmp_path_factory) -> dict:
-    """`make rehearse` on a CPU, once: the default config's hub ids through the loopback hub mirror
-    (QLoRA on the mirror's pre-quantized repo, convert with both merge bases, serve check, eval)."""
+@pytest.fixture(scope="session", autouse=True)
+def rehearsal_in_background(request, tmp_path_factory):
+    """`make rehearse` on a CPU, started when the session starts if a selected test reads it, on one
+    torch thread: the other tests use about one and a half of two cores, and it runs beside them."""
+    if not any("rehearsal" in item.fixturenames for item in request.session.items):
+        yield None
+        return
     runs = tmp_path_factory.mktemp("rehearsal")
-    result = subprocess.run([sys.executable, "-m", "tools.rehearse", "--size", "tiny", "--runs-dir", str(runs),
-                             "--steps", "4"], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    root = runs / "rehearsal"
+    log = (runs / "rehearse.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "tools.rehearse", "--size", "tiny", "--runs-dir", str(runs),
+                                "--steps", "4", "train.threads=1"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
+    yield {"runs": runs, "process": process, "log": runs / "rehearse.log"}
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def rehearsal(rehearsal_in_background) -> dict:
+    """The default config's hub ids through the loopback hub mirror (QLoRA on the mirror's
+    pre-quantized repo, convert with both merge bases, serve check, eval), once."""
+    started = rehearsal_in_background
+    returncode = started["process"].wait(timeout=1200)
+    assert returncode == 0, started["log"].read_text()[-5000:]
+    root = started["runs"] / "rehearsal"
     from tools.hub_mirror.model_repos import R1_REPO, UNSLOTH_REPO
 
     return {"root": root, "summary": json.loads((root / "rehearsal.json").read_text()),
