@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -92,15 +93,16 @@ def rehearsal_in_background(request, tmp_path_factory):
         yield None
         return
     runs = tmp_path_factory.mktemp("rehearsal")
-    log = (runs / "rehearse.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "tools.rehearse", "--size", "tiny", "--runs-dir", str(runs),
-                                "--steps", "4", "train.threads=1"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                               text=True, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
-    yield {"runs": runs, "process": process, "log": runs / "rehearse.log"}
+    with (runs / "rehearse.log").open("w") as log:
+        # its own process group: a session that ends first stops the stage it is running too
+        process = subprocess.Popen([sys.executable, "-m", "tools.rehearse", "--size", "tiny", "--runs-dir", str(runs),
+                                    "--steps", "4", "train.threads=1"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True,
+                                   env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"})
+    yield {"runs": runs, "process": process}
     if process.poll() is None:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    log.close()
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +111,7 @@ def rehearsal(rehearsal_in_background) -> dict:
     pre-quantized repo, convert with both merge bases, serve check, eval), once."""
     started = rehearsal_in_background
     returncode = started["process"].wait(timeout=1200)
-    assert returncode == 0, started["log"].read_text()[-5000:]
+    assert returncode == 0, (started["runs"] / "rehearse.log").read_text()[-5000:]
     root = started["runs"] / "rehearsal"
     from tools.hub_mirror.model_repos import R1_REPO, UNSLOTH_REPO
 

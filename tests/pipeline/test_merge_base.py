@@ -91,17 +91,15 @@ def test_the_merged_model_is_the_model_as_trained_and_the_old_merge_base_is_not(
     assert kl_old > 10 * kl_written and kl_old > 2e-3, (kl_old, kl_written)
 
 
-def test_qlora_with_a_trainable_head_trains_in_float32(tmp_path, tiny_model):
-    """The tiny profile's trainable LM head on 4-bit weights, without mixed precision (a CPU with
-    no bfloat16): TRL casts the trainable copy to bfloat16, the trainer puts it back."""
+def test_qlora_with_a_trainable_head_trains_in_float32(tmp_path, qlora_run):
+    """The tiny profile's trainable LM head on 4-bit weights (the rehearsal's two repos), without
+    mixed precision (a CPU with no bfloat16): TRL casts the trainable copy to bfloat16, the trainer
+    puts it back."""
     from tests.conftest import TINY, run_cli
-    from tools.hub_mirror.model_repos import R1_REPO, UNSLOTH_REPO, write_original, write_prequantized
 
-    original, mirror = tmp_path / R1_REPO, tmp_path / UNSLOTH_REPO
-    write_original(tiny_model, original)
-    write_prequantized(tiny_model, mirror)
-    train = run_cli("train", "--config", str(TINY), f"runs_dir={tmp_path / 'runs'}", "name=head", f"model.id={original}",
-                    f"model.prequantized={mirror}", "lora.load_in_4bit=true", "train.precision=fp32",
+    train = run_cli("train", "--config", str(TINY), f"runs_dir={tmp_path / 'runs'}", "name=head",
+                    f"model.id={qlora_run['original']}", f"model.prequantized={qlora_run['mirror']}",
+                    "lora.load_in_4bit=true", "train.precision=fp32",
                     "train.max_steps=1", "train.micro_batch_size=1", "data.max_rows=20", "data.validation_fraction=0",
                     "data.replay=null", "train.report_to=none")
     assert train.returncode == 0, train.stderr[-3000:]
